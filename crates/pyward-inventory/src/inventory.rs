@@ -1,0 +1,175 @@
+use crate::dir::DirTree;
+use crate::dockerfile::Dockerfile;
+use crate::image::ImageMeta;
+use crate::tree::{FileTree, Limits};
+use crate::{archive, declared, image, installed};
+use pyward_core::{Error, Target, TargetKind, Warning};
+use std::path::Path;
+
+/// How a scan reads its target.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub limits: Limits,
+    /// For image archives holding several images: the tag or digest to scan.
+    pub image_reference: Option<String>,
+}
+
+/// Whether a Dockerfile was given by the user or found in the scanned folder ("actual"), or
+/// reconstructed from an image's history ("guessed", Anchore's word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DockerfileMode {
+    Actual,
+    Guessed,
+}
+
+#[derive(Debug, Clone)]
+pub struct DockerfileSource {
+    /// Where it came from: the file's path, or `<image history>`.
+    pub path: String,
+    pub mode: DockerfileMode,
+    pub dockerfile: Dockerfile,
+}
+
+/// Everything read from one target.
+pub struct Inventory {
+    pub target: Target,
+    /// The files of the target, for file checks (name, mode, content) by later stages.
+    pub tree: Box<dyn FileTree + Send>,
+    pub packages: Vec<Package>,
+    pub dockerfiles: Vec<DockerfileSource>,
+    pub image: Option<ImageMeta>,
+    pub warnings: Vec<Warning>,
+}
+
+/// What kind of target `path` is, from the file system (never from the name alone for images:
+/// their content is sniffed).
+pub fn sniff_target(path: &Path) -> Result<TargetKind, Error> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(kind) = image::sniff(path) {
+        return Ok(kind);
+    }
+    if meta.is_dir() {
+        return Ok(TargetKind::Directory);
+    }
+    if archive::archive_kind(path).is_some() {
+        return Ok(TargetKind::Archive);
+    }
+    if meta.is_file() {
+        return Ok(TargetKind::File);
+    }
+    Err(Error::input(
+        path.display(),
+        "is neither a folder, a regular file nor an image; pass a folder, a requirements/lock \
+         file, a package archive or an image tarball",
+    ))
+}
+
+/// Whether a file's content is needed by any cataloger.
+pub fn is_candidate(path: &str, size: u64) -> bool {
+    installed::is_candidate(path, size) || declared::is_candidate(path, size)
+}
+
+/// Read a target and catalog its packages.
+pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
+    let kind = sniff_target(path)?;
+    let target = Target { kind, name: path.display().to_string() };
+    let mut warnings = Vec::new();
+    let mut image_meta = None;
+    let mut archive_package = None;
+    let tree: Box<dyn FileTree + Send> = match kind {
+        TargetKind::Directory => Box::new(DirTree::open(path, &mut warnings)?),
+        TargetKind::File => Box::new(DirTree::single_file(path, &mut warnings)?),
+        TargetKind::Archive => {
+            let akind = archive::archive_kind(path).expect("sniffed as an archive");
+            let tree = archive::open(path, akind, &options.limits, &mut warnings)?;
+            archive_package = archive::describe(&tree, akind, &mut warnings);
+            Box::new(tree)
+        }
+        TargetKind::DockerArchive | TargetKind::OciLayout | TargetKind::OciArchive => {
+            let img = image::open(
+                path,
+                kind,
+                options.image_reference.as_deref(),
+                &options.limits,
+                &is_candidate,
+                &mut warnings,
+            )?;
+            image_meta = Some(img.meta);
+            Box::new(img.tree)
+        }
+        TargetKind::Specs => {
+            return Err(Error::Usage("a list of specs is not a path to inventory".into()))
+        }
+    };
+
+    let (mut packages, mut declared) = rayon::join(
+        || {
+            let mut w = Vec::new();
+            let p = installed::catalog(tree.as_ref(), &mut w);
+            (p, w)
+        },
+        || {
+            let mut w = Vec::new();
+            let p = declared::catalog(tree.as_ref(), &mut w);
+            (p, w)
+        },
+    );
+    warnings.append(&mut packages.1);
+    warnings.append(&mut declared.1);
+    let mut packages = packages.0;
+
+    if let Some(akind) = archive::archive_kind(path).filter(|_| kind == TargetKind::Archive) {
+        // The archive's own metadata describes one package; an installed-looking dist-info inside
+        // a wheel is that same package, so keep the archive's description only.
+        packages.retain(|p| !p.source.is_installed());
+        match archive_package {
+            Some(p) => packages.insert(0, p),
+            None => warnings.push(Warning::new(
+                path.display().to_string(),
+                format!("no package metadata found in this {akind:?} archive"),
+            )),
+        }
+    }
+    packages.append(&mut declared.0);
+
+    let mut dockerfiles = dockerfiles_in(tree.as_ref(), &mut warnings);
+    if let Some(meta) = &mut image_meta {
+        let lines = image::reconstruct_dockerfile(&meta.history);
+        meta.summary.dockerfile = lines.clone();
+        dockerfiles.push(DockerfileSource {
+            path: "<image history>".into(),
+            mode: DockerfileMode::Guessed,
+            dockerfile: Dockerfile::parse(&lines.join("\n")),
+        });
+    }
+
+    Ok(Inventory { target, tree, packages, dockerfiles, image: image_meta, warnings })
+}
+
+/// Dockerfiles found in a folder (not in images, whose files are not build inputs).
+fn dockerfiles_in(tree: &dyn FileTree, warnings: &mut Vec<Warning>) -> Vec<DockerfileSource> {
+    if !tree.layers().is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for e in tree.entries().iter().filter(|e| e.is_file() && is_dockerfile_name(e.file_name())) {
+        match tree.read(&e.path, 4 * 1024 * 1024) {
+            Ok(bytes) => out.push(DockerfileSource {
+                path: tree.display_path(&e.path),
+                mode: DockerfileMode::Actual,
+                dockerfile: Dockerfile::parse(&String::from_utf8_lossy(&bytes)),
+            }),
+            Err(err) => warnings.push(Warning::new(tree.display_path(&e.path), err.to_string())),
+        }
+    }
+    out
+}
+
+/// `Dockerfile`, `Containerfile`, `Dockerfile.prod`, `prod.Dockerfile`.
+pub fn is_dockerfile_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == "dockerfile"
+        || lower == "containerfile"
+        || lower.starts_with("dockerfile.")
+        || lower.ends_with(".dockerfile")
+}

@@ -1,0 +1,1 @@
+//! Renderers for [`pyward_core::ScanReport`].
