@@ -3,7 +3,7 @@ use crate::dockerfile::Dockerfile;
 use crate::image::ImageMeta;
 use crate::tree::{FileTree, Limits};
 use crate::{archive, declared, image, installed};
-use pyward_core::{Error, Target, TargetKind, Warning};
+use pyward_core::{Error, Package, Target, TargetKind, Warning};
 use std::path::Path;
 
 /// How a scan reads its target.
