@@ -147,7 +147,8 @@ pub struct Package {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires: Vec<String>,
     /// Files attributed to this package (from RECORD / installed-files.txt / conda `files`), as
-    /// paths in the same form as `Location::path`.
+    /// absolute paths of the scanned tree (`/lib/python3.11/site-packages/six.py`), so they can
+    /// be joined with the tree's entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
     /// `top_level.txt` import names.

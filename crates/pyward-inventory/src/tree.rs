@@ -127,6 +127,29 @@ pub fn clean_path(path: &str) -> Option<String> {
     Some(out)
 }
 
+/// Like [`clean_path`], but `..` at the root stays at the root (how the kernel resolves a
+/// symlink inside a chroot), so the result never leaves the tree.
+pub fn clamp_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() {
+        return "/".to_string();
+    }
+    parts.iter().fold(String::with_capacity(path.len() + 1), |mut out, p| {
+        out.push('/');
+        out.push_str(p);
+        out
+    })
+}
+
 /// Join a relative path onto a directory of the tree (both in tree form) and clean the result;
 /// an absolute `rel` replaces `dir`.
 pub fn join_path(dir: &str, rel: &str) -> Option<String> {
@@ -198,7 +221,11 @@ impl MemTree {
                         parent_path(&current)
                     };
                     // Inside an image `..` at the root stays at the root, as in the kernel.
-                    current = join_path(base, target).unwrap_or_else(|| "/".to_string());
+                    current = if target.starts_with('/') {
+                        clamp_path(target)
+                    } else {
+                        clamp_path(&format!("{base}/{target}"))
+                    };
                 }
                 _ => return Ok(entry),
             }

@@ -27,25 +27,16 @@ pub fn use_color(arg: ColorArg, to_terminal: bool) -> bool {
 }
 
 /// Render `report` as asked and write it to `-o FILE` or standard output. The output file is
-/// written whole through a temporary file in the same folder, so a failed run never leaves a
-/// half-written report behind, and nothing else is ever written.
+/// rendered whole before anything is written, and nothing but that file is written.
 pub fn emit(report: &ScanReport, args: &OutputArgs) -> anyhow::Result<()> {
     let format = format_of(args.format);
     match &args.output {
         Some(path) => {
             let opts = RenderOptions { color: use_color(args.color, false), verbose: args.verbose };
             let text = pyward_report::render(report, format, &opts);
-            let dir = match path.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-                _ => std::path::PathBuf::from("."),
-            };
-            let mut tmp = tempfile::NamedTempFile::new_in(&dir).with_context(|| {
-                format!("cannot write the report into {}: is the folder there and writable?", dir.display())
-            })?;
-            tmp.write_all(text.as_bytes())
-                .and_then(|_| tmp.flush())
-                .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            tmp.persist(path)
+            // Rendered whole before the file is opened, so a failure never leaves half a
+            // report; written in place (no temporary file), so nothing else is ever created.
+            std::fs::write(path, text.as_bytes())
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
         }
         None => {
