@@ -81,6 +81,13 @@ impl Copy {
     }
 }
 
+/// Where an instruction runs: its WORKDIR and build stage (see [`Dockerfile::scopes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub workdir: String,
+    pub stage: usize,
+}
+
 /// Most nested `sh -c '...'` levels followed when looking for `pip install`.
 const MAX_SHELL_DEPTH: usize = 8;
 
@@ -161,6 +168,34 @@ impl Dockerfile {
             analyze_script(script, &mut sink, 0);
         }
         (found.installs, found.files)
+    }
+
+    /// For each instruction (same order as `instructions`), the WORKDIR and 0-based build stage
+    /// in effect when it runs; one pass, for callers that need them for many instructions.
+    pub fn scopes(&self) -> Vec<Scope> {
+        let mut out = Vec::with_capacity(self.instructions.len());
+        let mut wd = "/".to_string();
+        let mut froms = 0usize;
+        for ins in &self.instructions {
+            if ins.directive == "FROM" {
+                froms += 1;
+            }
+            out.push(Scope {
+                workdir: wd.clone(),
+                stage: froms.saturating_sub(1),
+            });
+            match ins.directive.as_str() {
+                "FROM" => wd = "/".to_string(),
+                "WORKDIR" => {
+                    let dir = strip_quotes(ins.arguments.trim());
+                    if !dir.is_empty() {
+                        wd = join_path(&wd, dir).unwrap_or_else(|| "/".to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
     }
 
     /// The WORKDIR in effect for the instruction starting at `line` (`/` at the start of each
@@ -400,7 +435,7 @@ fn analyze_script(script: &str, sink: &mut Sink<'_>, depth: usize) {
     if depth > MAX_SHELL_DEPTH {
         return;
     }
-    for command in split_commands(script) {
+    for command in split_commands_at(script, depth) {
         analyze_command(&command, sink, depth);
     }
 }
@@ -861,6 +896,12 @@ impl Lexer {
 /// `;`, `|`, `&`, newlines and parentheses. Comments, redirections and their targets are
 /// dropped; heredoc bodies are read as commands only when a shell reads them.
 pub fn split_commands(script: &str) -> Vec<Vec<String>> {
+    split_commands_at(script, 0)
+}
+
+/// [`split_commands`] at a nesting depth: heredoc bodies read by a shell are split too, up to
+/// [`MAX_SHELL_DEPTH`] levels (a hostile file must not exhaust the stack).
+fn split_commands_at(script: &str, depth: usize) -> Vec<Vec<String>> {
     let mut lx = Lexer::default();
     let mut chars = script.char_indices().peekable();
     while let Some((idx, c)) = chars.next() {
@@ -889,8 +930,8 @@ pub fn split_commands(script: &str) -> Vec<Vec<String>> {
                             body.push_str(content);
                             body.push('\n');
                         }
-                        if is_script {
-                            lx.commands.extend(split_commands(&body));
+                        if is_script && depth < MAX_SHELL_DEPTH {
+                            lx.commands.extend(split_commands_at(&body, depth + 1));
                         }
                     }
                     while chars.peek().is_some_and(|(j, _)| *j <= idx + consumed) {
@@ -1280,6 +1321,12 @@ mod tests {
         assert_eq!(df.workdir_at(7), "/app/sub");
         assert_eq!(df.stage_at(3), 0);
         assert_eq!(df.stage_at(7), 1);
+        let scopes = df.scopes();
+        assert_eq!(scopes.len(), df.instructions.len());
+        for (ins, scope) in df.instructions.iter().zip(&scopes) {
+            assert_eq!(scope.workdir, df.workdir_at(ins.line));
+            assert_eq!(scope.stage, df.stage_at(ins.line));
+        }
         let copies = df.copies();
         assert_eq!(copies.len(), 3);
         assert_eq!(copies[0].from_stage.as_deref(), Some("base"));
@@ -1336,6 +1383,8 @@ mod tests {
             let _ = df.bind_mounts();
             let _ = df.workdir_at(u32::MAX);
         }
+        let nested = "RUN sh <<A\n".to_string() + &"sh <<A\n".repeat(100_000) + "pip install x\n";
+        let _ = Dockerfile::parse(&nested).pip_installs();
         let deep = format!(
             "RUN {}pip install x{}",
             "sh -c '".repeat(20),

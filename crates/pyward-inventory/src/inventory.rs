@@ -64,6 +64,9 @@ pub fn sniff_target(path: &Path) -> Result<TargetKind, Error> {
     ))
 }
 
+/// How the Dockerfile reconstructed from an image's history is named in reports.
+pub const HISTORY_DOCKERFILE: &str = "<image history>";
+
 /// Whether a file's content is needed by any cataloger.
 pub fn is_candidate(path: &str, size: u64) -> bool {
     installed::is_candidate(path, size) || declared::is_candidate(path, size)
@@ -136,10 +139,21 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
     if let Some(meta) = &mut image_meta {
         let lines = image::reconstruct_dockerfile(&meta.history);
         meta.summary.dockerfile = lines.clone();
+        let dockerfile = Dockerfile::parse(&lines.join("\n"));
+        // `RUN pip install ...` steps of the history name packages too (and `-r` files that
+        // are read from the image's own files).
+        let from_history = declared::packages_from_dockerfile(
+            &dockerfile,
+            HISTORY_DOCKERFILE,
+            tree.as_ref(),
+            declared::DockerContext::Image,
+            &mut warnings,
+        );
+        packages.extend(from_history);
         dockerfiles.push(DockerfileSource {
-            path: "<image history>".into(),
+            path: HISTORY_DOCKERFILE.into(),
             mode: DockerfileMode::Guessed,
-            dockerfile: Dockerfile::parse(&lines.join("\n")),
+            dockerfile,
         });
     }
 

@@ -232,6 +232,9 @@ Django = "4.2.1"
 celery = { version = "^5.3", extras = ["redis"] }
 private = { git = "https://example.invalid/private.git" }
 
+[tool.poetry.dev-dependencies]
+black = "^24"
+
 [tool.poetry.group.docs.dependencies]
 sphinx = "*"
 "#,
@@ -253,7 +256,7 @@ sphinx = "*"
         one(&packages, "private").specifier.as_deref(),
         Some("https://example.invalid/private.git")
     );
-    for n in ["pytest", "ruff", "sphinx"] {
+    for n in ["pytest", "ruff", "sphinx", "black"] {
         one(&packages, n);
     }
     assert!(

@@ -3,9 +3,13 @@
 //! (and `RUN --mount=type=bind`) and `WORKDIR` to the build context, or read from the image.
 
 use super::{classify, Cataloger, IncludedFrom};
-use crate::dockerfile::{Copy, Dockerfile, PipRequirementFile};
+use crate::dockerfile::{Copy, Dockerfile, PipRequirementFile, Scope};
 use crate::tree::{clean_path, join_path, parent_path, FileTree, ReadError};
 use pyward_core::{DeclaredKind, Location, Package, Warning};
+use std::collections::HashMap;
+
+/// Most `pip install -r` files traced per Dockerfile (each costs a pass over its COPYs).
+const MAX_REQUIREMENT_FILES: usize = 256;
 
 /// Where the files a Dockerfile's `pip install -r FILE` reads are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,14 +65,24 @@ impl Cataloger<'_> {
                 self.push(spec, DeclaredKind::Dockerfile, location);
             }
         }
-        for file in files {
-            self.dockerfile_requirements(df, df_display, &file, context);
+        if files.len() > MAX_REQUIREMENT_FILES {
+            self.warn(
+                df_display,
+                format!(
+                    "{} `pip install -r` files; only the first {MAX_REQUIREMENT_FILES} are read",
+                    files.len()
+                ),
+            );
+        }
+        let plan = CopyPlan::new(df);
+        for file in files.iter().take(MAX_REQUIREMENT_FILES) {
+            self.dockerfile_requirements(&plan, df_display, file, context);
         }
     }
 
     fn dockerfile_requirements(
         &mut self,
-        df: &Dockerfile,
+        plan: &CopyPlan,
         df_display: &str,
         file: &PipRequirementFile,
         context: DockerContext<'_>,
@@ -102,7 +116,7 @@ impl Cataloger<'_> {
         };
         match context {
             DockerContext::Image => {
-                let Some(target) = join_path(&df.workdir_at(line), &file.path) else {
+                let Some(target) = join_path(&plan.scope(line).workdir, &file.path) else {
                     return;
                 };
                 if self.seen.contains(&target) {
@@ -122,7 +136,7 @@ impl Cataloger<'_> {
                 self.requirements_file(&target, 0, Some(from));
             }
             DockerContext::BuildContext { dir } => {
-                let candidates = context_candidates(df, file, dir);
+                let candidates = context_candidates(plan, file, dir);
                 match candidates.iter().find(|c| exists(self.tree, c)) {
                     Some(found) => self.requirements_file(found, 0, Some(from)),
                     None => self.warn(
@@ -156,7 +170,7 @@ fn exists(tree: &dyn FileTree, path: &str) -> bool {
 /// Tree paths in the build context `dir` that the image path read by `file` may have been
 /// copied from, most likely first: through the RUN's bind mounts, then the COPY/ADDs of the same
 /// stage from the last back, then the same relative path next to the Dockerfile.
-fn context_candidates(df: &Dockerfile, file: &PipRequirementFile, dir: &str) -> Vec<String> {
+fn context_candidates(plan: &CopyPlan, file: &PipRequirementFile, dir: &str) -> Vec<String> {
     let run_line = file.line;
     let mut out: Vec<String> = Vec::new();
     let push = |p: Option<String>, out: &mut Vec<String>| {
@@ -166,22 +180,23 @@ fn context_candidates(df: &Dockerfile, file: &PipRequirementFile, dir: &str) -> 
             }
         }
     };
-    if let Some(target) = join_path(&df.workdir_at(run_line), &file.path) {
-        let stage = df.stage_at(run_line);
-        let mounts = df.bind_mounts().into_iter().filter(|m| m.line == run_line);
-        let mut copies: Vec<Copy> = df
-            .copies()
-            .into_iter()
-            .filter(|c| c.line < run_line && df.stage_at(c.line) == stage)
-            .collect();
-        copies.reverse();
-        for copy in mounts.chain(copies).filter(|c| c.from_stage.is_none()) {
-            let (dest, dest_is_dir) = copy.resolved_dest(&df.workdir_at(copy.line));
-            for src in &copy.sources {
+    let scope = plan.scope(run_line);
+    if let Some(target) = join_path(&scope.workdir, &file.path) {
+        let mounts = plan
+            .copies
+            .iter()
+            .filter(|c| c.mount && c.copy.line == run_line);
+        let copies = plan
+            .copies
+            .iter()
+            .rev()
+            .filter(|c| !c.mount && c.copy.line < run_line && c.stage == scope.stage);
+        for planned in mounts.chain(copies).filter(|c| c.copy.from_stage.is_none()) {
+            for src in &planned.copy.sources {
                 if src.contains("://") {
                     continue;
                 }
-                for p in copy_sources_for(&target, &dest, dest_is_dir, src, dir) {
+                for p in copy_sources_for(&target, &planned.dest, planned.dest_is_dir, src, dir) {
                     push(Some(p), &mut out);
                 }
             }
@@ -195,6 +210,63 @@ fn context_candidates(df: &Dockerfile, file: &PipRequirementFile, dir: &str) -> 
     out
 }
 
+/// A COPY/ADD or RUN bind mount with its destination resolved, computed once per Dockerfile so
+/// that tracing many `-r` files stays linear in the Dockerfile's size.
+struct Planned {
+    copy: Copy,
+    dest: String,
+    dest_is_dir: bool,
+    stage: usize,
+    /// A `RUN --mount=type=bind`: visible only during the RUN on `copy.line`.
+    mount: bool,
+}
+
+struct CopyPlan {
+    copies: Vec<Planned>,
+    scopes: HashMap<u32, Scope>,
+}
+
+impl CopyPlan {
+    fn new(df: &Dockerfile) -> Self {
+        let scopes: HashMap<u32, Scope> = df
+            .instructions
+            .iter()
+            .map(|i| i.line)
+            .zip(df.scopes())
+            .collect();
+        let root = Scope {
+            workdir: "/".to_string(),
+            stage: 0,
+        };
+        let mut copies = Vec::new();
+        for (copy, mount) in df
+            .copies()
+            .into_iter()
+            .map(|c| (c, false))
+            .chain(df.bind_mounts().into_iter().map(|c| (c, true)))
+        {
+            let scope = scopes.get(&copy.line).unwrap_or(&root);
+            let (dest, dest_is_dir) = copy.resolved_dest(&scope.workdir);
+            let stage = scope.stage;
+            copies.push(Planned {
+                copy,
+                dest,
+                dest_is_dir,
+                stage,
+                mount,
+            });
+        }
+        CopyPlan { copies, scopes }
+    }
+
+    fn scope(&self, line: u32) -> Scope {
+        self.scopes.get(&line).cloned().unwrap_or(Scope {
+            workdir: "/".to_string(),
+            stage: 0,
+        })
+    }
+}
+
 /// Context paths that a COPY of `src` to `dest` would have placed at image path `target`.
 fn copy_sources_for(
     target: &str,
@@ -203,6 +275,15 @@ fn copy_sources_for(
     src: &str,
     dir: &str,
 ) -> Vec<String> {
+    // Most COPYs have nothing to do with the target: rule them out without allocating.
+    let related = dest == "/"
+        || target == dest
+        || target
+            .strip_prefix(dest)
+            .is_some_and(|r| r.starts_with('/'));
+    if !related {
+        return Vec::new();
+    }
     let mut out: Vec<Option<String>> = Vec::new();
     let Some(src_path) = join_path(dir, src) else {
         return Vec::new();
@@ -310,7 +391,7 @@ mod tests {
     fn cands(df: &str, dir: &str) -> Vec<String> {
         let df = Dockerfile::parse(df);
         let (_, files) = df.pip_installs();
-        context_candidates(&df, &files[0], dir)
+        context_candidates(&CopyPlan::new(&df), &files[0], dir)
     }
 
     #[test]

@@ -34,10 +34,19 @@ pub const MAX_INCLUDE_DEPTH: usize = 16;
 /// installed environment (`site-packages`, `dist-packages`) are not declarations of the target:
 /// packages ship test and example requirement files there.
 pub fn classify(path: &str) -> Option<DeclaredKind> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    // Called for every file of an image: rule most names out without allocating (every name
+    // below ends in `.txt`, `.in`, `.toml`, `.lock` or `file`, or is a `Dockerfile.*`).
+    let last = name.bytes().last().map(|b| b.to_ascii_lowercase());
+    let dockerfile_dot = name
+        .get(..11)
+        .is_some_and(|p| p.eq_ignore_ascii_case("dockerfile."));
+    if !dockerfile_dot && !matches!(last, Some(b't' | b'n' | b'l' | b'k' | b'e')) {
+        return None;
+    }
     if path.contains("/site-packages/") || path.contains("/dist-packages/") {
         return None;
     }
-    let name = path.rsplit('/').next().unwrap_or(path);
     let lower = name.to_ascii_lowercase();
     match lower.as_str() {
         "pyproject.toml" => return Some(DeclaredKind::Pyproject),
@@ -466,6 +475,8 @@ mod tests {
             ("/pylock.toml", Some(Pylock)),
             ("/pylock.dev.toml", Some(Pylock)),
             ("/Dockerfile", Some(Dockerfile)),
+            ("/Dockerfile.prod", Some(Dockerfile)),
+            ("/dockerfile.3", Some(Dockerfile)),
             ("/docker/api.dockerfile", Some(Dockerfile)),
             ("/Containerfile", Some(Dockerfile)),
             ("/usr/lib/python3/site-packages/x/requirements.txt", None),
