@@ -11,7 +11,8 @@ cdx="$cache/cdx-venv"
 mkdir -p "$cache"
 if [ ! -x "$venv/bin/python" ] || [ "$("$venv/bin/python" -m pip list 2>/dev/null | wc -l)" -lt 150 ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q pandas scipy scikit-learn matplotlib jupyterlab django boto3
+  "$venv/bin/pip" install -q pandas scipy scikit-learn matplotlib jupyterlab django boto3 \
+    flask fastapi uvicorn sqlalchemy celery pytest black seaborn statsmodels sympy openpyxl lxml httpx
 fi
 if [ ! -x "$cdx/bin/cyclonedx-py" ]; then
   python3 -m venv "$cdx"

@@ -1,15 +1,184 @@
 //! Package archives (`.whl`, `.tar.gz`/`.zip` sdists, `.egg`) as a [`crate::MemTree`], read with
 //! limits on size, entry count and compression ratio.
+//!
+//! Archives are read into memory whole (they are small, and every file of a package matters to
+//! the checks), never extracted. Member paths are cleaned; members that climb out of the archive
+//! (`../`) are skipped with a warning, absolute ones are taken relative to the archive root,
+//! symlinks are recorded and never followed out of the tree.
 
-use crate::tree::{Limits, MemTree};
-use pyward_core::{ArchiveKind, Error, Package, Warning};
+use crate::installed::metadata::parse_core_metadata;
+use crate::installed::METADATA_LIMIT;
+use crate::tree::{clean_path, EntryKind, FileEntry, FileTree, Limits, MemTree};
+use flate2::bufread::MultiGzDecoder;
+use pyward_core::{ArchiveKind, Error, Location, Package, PackageSource, Warning};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Ratios are only judged past this many uncompressed bytes.
+const RATIO_FLOOR: u64 = 1024 * 1024;
+
+/// Longest symlink target read from a zip member.
+const MAX_LINK: u64 = 4096;
 
 /// The archive kind of a file, from its name (`.whl`, `.tar.gz`/`.tgz`/`.tar.bz2`/`.zip` sdist,
 /// `.egg`), or `None` when it is not a package archive.
 pub fn archive_kind(path: &Path) -> Option<ArchiveKind> {
-    let _ = path;
-    None
+    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+    if name.ends_with(".whl") {
+        Some(ArchiveKind::Wheel)
+    } else if name.ends_with(".egg") {
+        Some(ArchiveKind::Egg)
+    } else if [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".zip"].iter().any(|s| name.ends_with(s)) {
+        Some(ArchiveKind::Sdist)
+    } else {
+        None
+    }
+}
+
+/// What a member's compression ratio is judged on: its own compressed size (zip), or the whole
+/// compressed stream read so far (tar.gz, whose members have no compressed size).
+#[derive(Clone, Copy)]
+enum RatioBasis<'r> {
+    Member(u64),
+    Stream(&'r Cell<u64>),
+}
+
+/// Collects the members of one archive under the limits.
+struct Collector<'a> {
+    display: String,
+    limits: &'a Limits,
+    entries: Vec<FileEntry>,
+    contents: HashMap<String, Arc<[u8]>>,
+    total: u64,
+    count: u64,
+}
+
+impl<'a> Collector<'a> {
+    fn new(path: &Path, limits: &'a Limits) -> Self {
+        Collector {
+            display: path.display().to_string(),
+            limits,
+            entries: Vec::new(),
+            contents: HashMap::new(),
+            total: 0,
+            count: 0,
+        }
+    }
+
+    fn error(&self, message: impl Into<String>) -> Error {
+        Error::input(&self.display, message)
+    }
+
+    /// Count a member against the entry limit.
+    fn count_one(&mut self) -> Result<(), Error> {
+        self.count += 1;
+        if self.count > self.limits.max_entries {
+            return Err(self.error(format!(
+                "more than {} members (limit); refusing to read a likely archive bomb",
+                self.limits.max_entries
+            )));
+        }
+        Ok(())
+    }
+
+    /// The member's name as text (lossy, with a warning) and its cleaned path; `None` (with a
+    /// warning) when it climbs out of the archive.
+    fn clean(&self, raw: &[u8], warnings: &mut Vec<Warning>) -> Option<String> {
+        let name = match std::str::from_utf8(raw) {
+            Ok(s) => s.to_string(),
+            Err(_) => {
+                let lossy = String::from_utf8_lossy(raw).into_owned();
+                warnings.push(Warning::new(
+                    &self.display,
+                    format!("member name {lossy:?} is not valid UTF-8; listed with replacement characters"),
+                ));
+                lossy
+            }
+        };
+        match clean_path(&name) {
+            Some(p) if p != "/" => Some(p),
+            Some(_) => None,
+            None => {
+                warnings.push(Warning::new(
+                    &self.display,
+                    format!("member {name:?} climbs out of the archive (path traversal); skipped"),
+                ));
+                None
+            }
+        }
+    }
+
+    /// Read a file member's bytes, bounded: at most `max_file_read` kept; the total and ratio
+    /// limits enforced on what is actually decompressed.
+    fn read_file(
+        &mut self,
+        path: &str,
+        reader: &mut dyn Read,
+        basis: RatioBasis<'_>,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<u64, Error> {
+        let mut buf = Vec::new();
+        let cap = self.limits.max_file_read;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut size = 0u64;
+        loop {
+            let n = reader
+                .read(&mut chunk)
+                .map_err(|e| self.error(format!("corrupt or truncated member {path}: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            self.total += n as u64;
+            if self.total > self.limits.max_total_uncompressed {
+                return Err(self.error(format!(
+                    "unpacks to more than {} bytes (limit); refusing to read a likely archive bomb",
+                    self.limits.max_total_uncompressed
+                )));
+            }
+            let (unpacked, packed) = match basis {
+                RatioBasis::Member(compressed) => (size, compressed),
+                RatioBasis::Stream(compressed) => (self.total, compressed.get()),
+            };
+            if unpacked > RATIO_FLOOR && unpacked / packed.max(1) > self.limits.max_ratio {
+                return Err(self.error(format!(
+                    "member {path} has a compression ratio over {}:1, a likely decompression bomb; refusing to read further",
+                    self.limits.max_ratio
+                )));
+            }
+            if size <= cap {
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+        if size <= cap {
+            self.contents.insert(path.to_string(), Arc::from(buf));
+        } else {
+            warnings.push(Warning::new(
+                &self.display,
+                format!("member {path} is {size} bytes, over the {cap}-byte read limit; its content is not checked"),
+            ));
+        }
+        Ok(size)
+    }
+
+    fn push(&mut self, path: String, kind: EntryKind, size: u64, mode: u32) {
+        self.entries.push(FileEntry { path, kind, size, mode, layer: None });
+    }
+
+    fn finish(self, path: &Path) -> MemTree {
+        let mut tree = MemTree::from_parts(self.display, self.entries, self.contents, Vec::new());
+        let file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        tree.display_prefix = format!("{file_name}!");
+        tree
+    }
 }
 
 /// Read a package archive into memory, keeping the contents of every member (archives are small
@@ -21,13 +190,206 @@ pub fn open(
     limits: &Limits,
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
-    let _ = (path, kind, limits, warnings);
-    Err(Error::input(path.display(), "archives are not supported yet"))
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::new(file);
+    let head = reader.fill_buf().map_err(|e| Error::io(path, e))?.to_vec();
+    let mut c = Collector::new(path, limits);
+    if head.starts_with(b"PK") {
+        read_zip(reader, &mut c, warnings)?;
+    } else if head.starts_with(&[0x1f, 0x8b]) {
+        read_tar(MultiGzDecoder::new(reader), &mut c, warnings)?;
+    } else if head.starts_with(b"BZh") {
+        return Err(c.error(
+            "bzip2-compressed sdists are not supported; repack it as .tar.gz \
+             (bunzip2 then gzip) and scan that",
+        ));
+    } else if head.len() >= 262 && &head[257..262] == b"ustar" {
+        read_tar(reader, &mut c, warnings)?;
+    } else {
+        let what = match kind {
+            ArchiveKind::Wheel | ArchiveKind::Egg => "a zip file",
+            ArchiveKind::Sdist => "a .tar.gz or .zip file",
+        };
+        return Err(c.error(format!("is not {what} (unknown or corrupt content)")));
+    }
+    Ok(c.finish(path))
+}
+
+fn read_zip<R: Read + io::Seek>(
+    reader: R,
+    c: &mut Collector<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let mut zip = zip::ZipArchive::new(reader)
+        .map_err(|e| c.error(format!("corrupt or truncated zip archive: {e}")))?;
+    if zip.len() as u64 > c.limits.max_entries {
+        return Err(c.error(format!(
+            "{} members, over the {} limit; refusing to read a likely archive bomb",
+            zip.len(),
+            c.limits.max_entries
+        )));
+    }
+    for i in 0..zip.len() {
+        c.count_one()?;
+        let mut member = zip
+            .by_index(i)
+            .map_err(|e| c.error(format!("corrupt zip member #{i}: {e}")))?;
+        let Some(path) = c.clean(member.name_raw(), warnings) else { continue };
+        let mode = member.unix_mode().map_or(0o644, |m| m & 0o7777);
+        if member.is_dir() {
+            c.push(path, EntryKind::Dir, 0, mode);
+        } else if member.is_symlink() {
+            let mut target = Vec::new();
+            member
+                .by_ref()
+                .take(MAX_LINK)
+                .read_to_end(&mut target)
+                .map_err(|e| c.error(format!("corrupt zip member {path}: {e}")))?;
+            let target = String::from_utf8_lossy(&target).into_owned();
+            c.push(path, EntryKind::Symlink(target), 0, mode);
+        } else {
+            let compressed = member.compressed_size();
+            let size = c.read_file(&path, &mut member, RatioBasis::Member(compressed), warnings)?;
+            c.push(path, EntryKind::File, size, mode);
+        }
+    }
+    Ok(())
+}
+
+/// Counts compressed bytes as the decompressor pulls them.
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+fn read_tar<R: Read>(reader: R, c: &mut Collector<'_>, warnings: &mut Vec<Warning>) -> Result<(), Error> {
+    // The ratio of a tar.gz is judged on the whole stream: members have no compressed size.
+    let compressed = Rc::new(Cell::new(0u64));
+    let counted = Counted { inner: reader, count: compressed.clone() };
+    let mut ar = tar::Archive::new(counted);
+    let corrupt = |e: io::Error| format!("corrupt or truncated tar archive: {e}");
+    let entries = ar.entries().map_err(|e| c.error(corrupt(e)))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| c.error(corrupt(e)))?;
+        c.count_one()?;
+        let Some(path) = c.clean(&entry.path_bytes(), warnings) else { continue };
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let link = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+        match entry.header().entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                let size = c.read_file(&path, &mut entry, RatioBasis::Stream(&compressed), warnings)?;
+                c.push(path, EntryKind::File, size, mode);
+            }
+            tar::EntryType::Directory => c.push(path, EntryKind::Dir, 0, mode),
+            tar::EntryType::Symlink => match link {
+                Some(t) if !t.is_empty() => c.push(path, EntryKind::Symlink(t), 0, mode),
+                _ => warnings.push(Warning::new(&c.display, format!("symlink {path} has no target; skipped"))),
+            },
+            tar::EntryType::Link => match link.as_deref().and_then(clean_path) {
+                Some(t) if t != "/" => c.push(path, EntryKind::Hardlink(t), 0, mode),
+                _ => warnings.push(Warning::new(
+                    &c.display,
+                    format!("hard link {path} points out of the archive; skipped"),
+                )),
+            },
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                c.push(path, EntryKind::Special, 0, mode)
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The package an archive holds, from its own metadata (wheel `*.dist-info/METADATA`, sdist
 /// `PKG-INFO`, egg `EGG-INFO/PKG-INFO`), with `source` set to the archive kind.
 pub fn describe(tree: &MemTree, kind: ArchiveKind, warnings: &mut Vec<Warning>) -> Option<Package> {
-    let _ = (tree, kind, warnings);
-    None
+    let entries = tree.entries();
+    let depth = |p: &str| p.matches('/').count();
+    let found = entries.iter().filter(|e| e.is_file()).map(|e| e.path.as_str());
+    let candidates: Vec<&str> = match kind {
+        ArchiveKind::Wheel => found
+            .filter(|p| depth(p) == 2 && p.ends_with("/METADATA"))
+            .filter(|p| crate::tree::parent_path(p).ends_with(".dist-info"))
+            .collect(),
+        ArchiveKind::Egg => found.filter(|p| *p == "/EGG-INFO/PKG-INFO").collect(),
+        ArchiveKind::Sdist => {
+            let all: Vec<&str> = found.filter(|p| p.ends_with("/PKG-INFO")).collect();
+            let top: Vec<&str> = all.iter().copied().filter(|p| depth(p) == 2).collect();
+            if top.is_empty() {
+                let mut egg: Vec<&str> = all
+                    .into_iter()
+                    .filter(|p| crate::tree::parent_path(p).ends_with(".egg-info"))
+                    .collect();
+                egg.sort_by_key(|p| depth(p));
+                egg.into_iter().take(1).collect()
+            } else {
+                top
+            }
+        }
+    };
+    let looked_for = match kind {
+        ArchiveKind::Wheel => "a top-level *.dist-info/METADATA",
+        ArchiveKind::Egg => "EGG-INFO/PKG-INFO",
+        ArchiveKind::Sdist => "<name>-<version>/PKG-INFO or *.egg-info/PKG-INFO",
+    };
+    let Some(meta_path) = candidates.first().copied() else {
+        warnings.push(Warning::new(
+            tree.name(),
+            format!("no package metadata ({looked_for}) in this archive; its files are still checked"),
+        ));
+        return None;
+    };
+    if candidates.len() > 1 {
+        warnings.push(Warning::new(
+            tree.name(),
+            format!("{} metadata files ({looked_for}); using {}", candidates.len(), tree.display_path(meta_path)),
+        ));
+    }
+    let bytes = match tree.read(meta_path, METADATA_LIMIT) {
+        Ok(b) => b,
+        Err(e) => {
+            warnings.push(Warning::new(tree.display_path(meta_path), e.to_string()));
+            return None;
+        }
+    };
+    let md = match parse_core_metadata(&bytes) {
+        Ok(md) => md,
+        Err(e) => {
+            warnings.push(Warning::new(tree.display_path(meta_path), e));
+            return None;
+        }
+    };
+    let archive_name = tree.display_prefix.trim_end_matches('!');
+    let location = if archive_name.is_empty() { tree.name() } else { archive_name };
+    let mut p = Package::new(md.name, md.version, PackageSource::Archive(kind), Location::new(location));
+    p.requires = md.requires_dist;
+    p.summary = md.summary;
+    p.license = md.license;
+    p.author = md.author;
+    p.home_page = md.home_page;
+    p.files = entries.iter().filter(|e| e.kind != EntryKind::Dir).map(|e| e.path.clone()).collect();
+    Some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_from_names() {
+        assert_eq!(archive_kind(Path::new("a/x-1.0-py3-none-any.whl")), Some(ArchiveKind::Wheel));
+        assert_eq!(archive_kind(Path::new("x-1.0.TAR.GZ")), Some(ArchiveKind::Sdist));
+        assert_eq!(archive_kind(Path::new("x-1.0.zip")), Some(ArchiveKind::Sdist));
+        assert_eq!(archive_kind(Path::new("x-1.0-py3.8.egg")), Some(ArchiveKind::Egg));
+        assert_eq!(archive_kind(Path::new("requirements.txt")), None);
+    }
 }

@@ -26,7 +26,12 @@ fn compare_findings(a: &Finding, b: &Finding) -> Ordering {
 /// Sort key of a finding's package; findings without one sort after those with one.
 fn package_key(f: &Finding) -> (bool, &str, &str, &str) {
     match &f.package {
-        Some(p) => (false, p.normalized.as_str(), p.name.as_str(), p.version.as_deref().unwrap_or("")),
+        Some(p) => (
+            false,
+            p.normalized.as_str(),
+            p.name.as_str(),
+            p.version.as_deref().unwrap_or(""),
+        ),
         None => (true, "", "", ""),
     }
 }
@@ -49,7 +54,10 @@ pub(crate) fn fingerprint(f: &Finding) -> String {
 
 /// Whether the target is a container image (paths in it are absolute paths of the image).
 pub(crate) fn is_image(kind: TargetKind) -> bool {
-    matches!(kind, TargetKind::DockerArchive | TargetKind::OciLayout | TargetKind::OciArchive)
+    matches!(
+        kind,
+        TargetKind::DockerArchive | TargetKind::OciLayout | TargetKind::OciArchive
+    )
 }
 
 /// `history[].created_by` without the shell wrapper, whitespace collapsed, at most `max` chars.
@@ -105,27 +113,37 @@ pub(crate) fn is_malicious_package_finding(f: &Finding) -> bool {
     id.contains("known-malicious")
         || id.contains("known_malicious")
         || id.contains("typosquat")
-        || matches!(trigger.as_str(), "known_malicious" | "typosquat" | "blacklist")
+        || matches!(
+            trigger.as_str(),
+            "known_malicious" | "typosquat" | "blacklist"
+        )
 }
 
 /// The advisory id behind a finding: an evidence entry named like an id, else the first
 /// reference that is an id rather than a URL (`MAL-2022-1234`, `GHSA-...`), else the rule id.
 pub(crate) fn record_id(f: &Finding) -> String {
     for e in &f.evidence {
-        if matches!(e.key.as_str(), "record" | "record_id" | "osv_id" | "advisory" | "id")
-            && is_plain_id(&e.value)
+        if matches!(
+            e.key.as_str(),
+            "record" | "record_id" | "osv_id" | "advisory" | "id"
+        ) && is_plain_id(&e.value)
         {
             return e.value.clone();
         }
     }
-    f.references.iter().find(|r| is_plain_id(r)).cloned().unwrap_or_else(|| f.rule_id.clone())
+    f.references
+        .iter()
+        .find(|r| is_plain_id(r))
+        .cloned()
+        .unwrap_or_else(|| f.rule_id.clone())
 }
 
 fn is_plain_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && !s.contains("://")
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
 }
 
 /// A reference that is a plain http(s) URL safe to place in a URI field.
@@ -193,14 +211,23 @@ mod tests {
 
     #[test]
     fn digests_are_shortened() {
-        assert_eq!(short_digest(&format!("sha256:{}", "ab".repeat(32))), "sha256:abababababab");
+        assert_eq!(
+            short_digest(&format!("sha256:{}", "ab".repeat(32))),
+            "sha256:abababababab"
+        );
         assert_eq!(short_digest("weird"), "weird");
     }
 
     #[test]
     fn record_ids_prefer_ids_over_urls() {
-        let f = Finding::new("intel.known-malicious", "intel", "known_malicious",
-            pyward_core::Action::Stop, Severity::Critical, "m");
+        let f = Finding::new(
+            "intel.known-malicious",
+            "intel",
+            "known_malicious",
+            pyward_core::Action::Stop,
+            Severity::Critical,
+            "m",
+        );
         assert_eq!(record_id(&f), "intel.known-malicious");
         let mut g = f.clone();
         g.references = vec!["https://example.invalid/a".into(), "MAL-2022-42".into()];

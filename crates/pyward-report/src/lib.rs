@@ -30,7 +30,12 @@ pub enum Format {
 
 impl Format {
     /// Every format, in the order `--help` lists them.
-    pub const ALL: [Format; 4] = [Format::Table, Format::Json, Format::Sarif, Format::CycloneDx];
+    pub const ALL: [Format; 4] = [
+        Format::Table,
+        Format::Json,
+        Format::Sarif,
+        Format::CycloneDx,
+    ];
 
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {

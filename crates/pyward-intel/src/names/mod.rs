@@ -1,0 +1,743 @@
+//! Typosquat and look-alike name detection against the popular-name corpus.
+//!
+//! # What is flagged
+//!
+//! A name that is not itself popular (not in the corpus) but imitates a popular one:
+//!
+//! | transformation | how it is found | confidence |
+//! |---|---|---|
+//! | `CaseConfusable` | the spelling as found has a capital letter that reads as another letter (`jeIlyfish`: `I` for `l`) | High |
+//! | `Confusable` | same visual skeleton: `I/l/1/\|`, `0/o`, `rn/m`, `vv/w`, `cl/d`, Unicode TR39 confusables | High (target in top 5,000), else Medium |
+//! | `PythonPrefixSuffix` | a `py`/`python` word (with or without version digits) added, removed or swapped: `python3-dateutil` → `python-dateutil` | High (top 1,000, separate word or version digits), else Medium |
+//! | `Insertion`, `Deletion`, `Substitution`, `Transposition` | one edit (Damerau) on normalised names; targets of ≥ 5 characters | High (top 5,000 and target ≥ 6 characters), Medium (top 5,000, 5 characters), else Low |
+//! | `DoubleEdit` | two edits; targets of ≥ 10 characters in the top 5,000 | Medium (top 1,000), else Low |
+//! | `SeparatorChange` | same letters, different separators: `scikitlearn` | High (top 1,000), else Medium |
+//! | `ReorderedWords` | same words, other order: `dateutil-python` | High (top 1,000), else Medium |
+//! | `Combosquat` | a popular name (≥ 4 characters, top 5,000) plus a filler word: `requests-secure` | Medium (top 1,000), else Low |
+//!
+//! Short targets (≤ 4 characters: `six`, `idna`, `rsa`) are matched only through look-alike
+//! characters and `py`/`python` words, never by edit distance: one edit from a three-letter
+//! name is usually another legitimate name. A popular name is never flagged unless
+//! [`CheckOptions::include_popular`] is set, and then only as an imitation of a *more*
+//! popular name. Among several matches the highest score wins, then the most popular target.
+//!
+//! # Speed
+//!
+//! Edit-distance candidates come from a deletion-neighbourhood (SymSpell) index: every
+//! corpus name's 1-deletions (and 2-deletions for the two-edit targets) are hashed into a map,
+//! so a query costs one probe per deletion of the query plus a bounded distance check of the
+//! few candidates, never a scan of the corpus.
+
+mod corpus;
+mod fold;
+
+pub use corpus::{corpus, parse_corpus, PopularName, CORPUS_SOURCE};
+pub use fold::skeleton;
+
+use fold::{hash_skipping, osa_distance, sorted_words, squash, FastMap};
+use pyward_core::normalize_name;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// Targets ranked at or above this are "top" for High confidence of edits and confusables.
+pub const TOP_N: u32 = 5_000;
+/// Targets ranked at or above this are "very popular" (High for word-level changes).
+pub const VERY_POPULAR_N: u32 = 1_000;
+/// Shortest target matched by edit distance.
+pub const MIN_EDIT_TARGET_LEN: usize = 5;
+/// Shortest target for which one edit can give High confidence.
+pub const MIN_HIGH_EDIT_TARGET_LEN: usize = 6;
+/// Shortest target matched at edit distance 2.
+pub const MIN_DOUBLE_EDIT_TARGET_LEN: usize = 10;
+/// Longest name examined by edit distance (longer names are not typos of corpus names).
+const MAX_EDIT_LEN: usize = 100;
+
+/// Words that turn a popular name into a combosquat (`requests-secure`, `dev-boto3`).
+pub const FILLER_WORDS: &[&str] = &[
+    "dev", "devel", "develop", "utils", "util", "utility", "lib", "libs", "library", "sdk", "api",
+    "client", "secure", "security", "safe", "update", "updated", "updater", "new", "latest",
+    "official", "core", "tools", "tool", "toolkit", "helper", "helpers", "plus", "pro", "fix",
+    "fixed", "patch", "patched", "lite", "fast", "free", "beta", "alpha", "nightly", "installer",
+    "setup", "package", "pkg", "module", "ext", "extra", "extras", "v2", "v3", "next", "cli",
+];
+
+/// What changed between the popular name and the name found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Transformation {
+    /// One character added (`requestss`).
+    Insertion,
+    /// One character removed (`requets`).
+    Deletion,
+    /// One character replaced (`djanga`).
+    Substitution,
+    /// Two adjacent characters swapped (`reqeusts`).
+    Transposition,
+    /// Two edits on a long name.
+    DoubleEdit,
+    /// Look-alike characters: `from` (as found) reads as `to` (in the popular name).
+    Confusable { from: String, to: String },
+    /// The spelling as found differs only by a capital letter that reads as another
+    /// lowercase letter (`jeIlyfish`: `I` for `l`).
+    CaseConfusable { from: String, to: String },
+    /// A `py`/`python` word added, removed or swapped, with or without version digits.
+    PythonPrefixSuffix,
+    /// Same letters, other separators (`scikitlearn`).
+    SeparatorChange,
+    /// Same words in another order (`dateutil-python`).
+    ReorderedWords,
+    /// The popular name plus a filler word.
+    Combosquat { filler: String },
+}
+
+impl Transformation {
+    /// Short stable label for reports and policies.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Transformation::Insertion => "insertion",
+            Transformation::Deletion => "deletion",
+            Transformation::Substitution => "substitution",
+            Transformation::Transposition => "transposition",
+            Transformation::DoubleEdit => "double-edit",
+            Transformation::Confusable { .. } => "confusable",
+            Transformation::CaseConfusable { .. } => "case-confusable",
+            Transformation::PythonPrefixSuffix => "python-prefix-suffix",
+            Transformation::SeparatorChange => "separator-change",
+            Transformation::ReorderedWords => "reordered-words",
+            Transformation::Combosquat { .. } => "combosquat",
+        }
+    }
+
+    fn base_score(&self) -> f32 {
+        match self {
+            Transformation::CaseConfusable { .. } => 0.97,
+            Transformation::Confusable { .. } => 0.92,
+            Transformation::PythonPrefixSuffix => 0.88,
+            Transformation::Transposition => 0.82,
+            Transformation::Substitution | Transformation::Insertion | Transformation::Deletion => {
+                0.78
+            }
+            Transformation::SeparatorChange => 0.84,
+            Transformation::ReorderedWords => 0.7,
+            Transformation::DoubleEdit => 0.5,
+            Transformation::Combosquat { .. } => 0.45,
+        }
+    }
+}
+
+impl fmt::Display for Transformation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Transformation::Confusable { from, to } => {
+                write!(f, "confusable ({from} for {to})")
+            }
+            Transformation::CaseConfusable { from, to } => {
+                write!(f, "case-confusable ({from} for {to})")
+            }
+            Transformation::Combosquat { filler } => write!(f, "combosquat (+{filler})"),
+            other => f.write_str(other.label()),
+        }
+    }
+}
+
+/// How sure the checker is that a name imitates a popular one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name found to imitate a popular one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SquatMatch {
+    /// The name exactly as found.
+    pub name: String,
+    /// The popular (normalised) name it imitates.
+    pub imitates: String,
+    /// 1-based download rank of the imitated name.
+    pub imitates_rank: u32,
+    pub imitates_downloads: u64,
+    pub transformation: Transformation,
+    pub confidence: Confidence,
+    /// 0..1: transformation strength × popularity of the target.
+    pub score: f32,
+    pub explanation: String,
+}
+
+/// Options of a check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Also check names that are themselves popular (against more popular names).
+    pub include_popular: bool,
+}
+
+/// The corpus and its indexes; built once, shared.
+#[derive(Debug)]
+struct Index {
+    corpus: Vec<PopularName>,
+    exact: FastMap<String, u32>,
+    skeleton: FastMap<String, Vec<u32>>,
+    squashed: FastMap<String, Vec<u32>>,
+    words: FastMap<String, Vec<u32>>,
+    /// Deletion-variant hash → range in `postings`.
+    deletes: FastMap<u64, (u32, u32)>,
+    postings: Vec<u32>,
+}
+
+impl Index {
+    fn build(corpus: Vec<PopularName>) -> Index {
+        let mut exact = FastMap::default();
+        let mut skeleton_map: FastMap<String, Vec<u32>> = FastMap::default();
+        let mut squashed: FastMap<String, Vec<u32>> = FastMap::default();
+        let mut words: FastMap<String, Vec<u32>> = FastMap::default();
+        let mut pairs: Vec<(u64, u32)> = Vec::new();
+        for (i, p) in corpus.iter().enumerate() {
+            let i = i as u32;
+            exact.entry(p.name.clone()).or_insert(i);
+            skeleton_map.entry(fold::skeleton(&p.name)).or_default().push(i);
+            squashed.entry(squash(&p.name)).or_default().push(i);
+            if let Some(w) = sorted_words(&p.name) {
+                words.entry(w).or_default().push(i);
+            }
+            let b = p.name.as_bytes();
+            if b.len() < MIN_EDIT_TARGET_LEN || b.len() > MAX_EDIT_LEN {
+                continue;
+            }
+            pairs.push((hash_skipping(b, usize::MAX, usize::MAX), i));
+            let double = b.len() >= MIN_DOUBLE_EDIT_TARGET_LEN && p.rank <= TOP_N;
+            for x in 0..b.len() {
+                pairs.push((hash_skipping(b, x, usize::MAX), i));
+                if double {
+                    for y in x + 1..b.len() {
+                        pairs.push((hash_skipping(b, x, y), i));
+                    }
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut deletes: FastMap<u64, (u32, u32)> = FastMap::default();
+        deletes.reserve(pairs.len());
+        let mut postings = Vec::with_capacity(pairs.len());
+        let mut start = 0usize;
+        while start < pairs.len() {
+            let key = pairs[start].0;
+            let mut end = start;
+            while end < pairs.len() && pairs[end].0 == key {
+                postings.push(pairs[end].1);
+                end += 1;
+            }
+            deletes.insert(key, (start as u32, (end - start) as u32));
+            start = end;
+        }
+        Index { corpus, exact, skeleton: skeleton_map, squashed, words, deletes, postings }
+    }
+
+    fn get(&self, i: u32) -> Option<&PopularName> {
+        self.corpus.get(i as usize)
+    }
+
+    fn postings(&self, key: u64) -> &[u32] {
+        match self.deletes.get(&key) {
+            Some(&(s, n)) => self.postings.get(s as usize..(s + n) as usize).unwrap_or(&[]),
+            None => &[],
+        }
+    }
+}
+
+/// The typosquat / look-alike checker. Build once (`NameChecker::builtin`), check many names.
+#[derive(Debug, Clone)]
+pub struct NameChecker {
+    index: Arc<Index>,
+    options: CheckOptions,
+}
+
+impl NameChecker {
+    /// A checker over the embedded corpus (indexed once per process).
+    pub fn builtin(include_popular: bool) -> NameChecker {
+        static INDEX: OnceLock<Arc<Index>> = OnceLock::new();
+        let index = INDEX.get_or_init(|| Arc::new(Index::build(corpus().to_vec()))).clone();
+        NameChecker { index, options: CheckOptions { include_popular } }
+    }
+
+    /// A checker over another corpus (most popular first).
+    pub fn new(corpus: Vec<PopularName>, options: CheckOptions) -> NameChecker {
+        NameChecker { index: Arc::new(Index::build(corpus)), options }
+    }
+
+    pub fn options(&self) -> CheckOptions {
+        self.options
+    }
+
+    pub fn with_options(mut self, options: CheckOptions) -> NameChecker {
+        self.options = options;
+        self
+    }
+
+    /// Number of popular names.
+    pub fn corpus_len(&self) -> usize {
+        self.index.corpus.len()
+    }
+
+    /// The corpus entry for `name` (any spelling), if it is popular.
+    pub fn popular(&self, name: &str) -> Option<&PopularName> {
+        let n = normalize_name(name);
+        self.index.exact.get(&n).and_then(|&i| self.index.get(i))
+    }
+
+    /// The best match for `name_as_found`, if it imitates a popular name.
+    pub fn check(&self, name_as_found: &str) -> Option<SquatMatch> {
+        self.check_all(name_as_found).into_iter().next()
+    }
+
+    /// Every popular name `name_as_found` imitates, best first (highest score, then most
+    /// popular target); at most one entry per target.
+    pub fn check_all(&self, name_as_found: &str) -> Vec<SquatMatch> {
+        let original = name_as_found.trim();
+        if original.is_empty() || original.len() > 4 * MAX_EDIT_LEN {
+            return Vec::new();
+        }
+        let n = normalize_name(original);
+        let own = self.index.exact.get(&n).copied();
+        if own.is_some() && !self.options.include_popular {
+            return Vec::new();
+        }
+        // With include_popular, a popular name is checked only against more popular ones.
+        let own_rank = own.and_then(|i| self.index.get(i)).map(|p| p.rank).unwrap_or(u32::MAX);
+        let mut found: Vec<(u32, Transformation)> = Vec::new();
+        let mut add = |i: u32, t: Transformation| {
+            let ok = self.index.get(i).is_some_and(|p| p.rank < own_rank && p.name != n);
+            if ok {
+                found.push((i, t));
+            }
+        };
+
+        // Separators only.
+        let sq = squash(&n);
+        for &i in self.index.squashed.get(&sq).into_iter().flatten() {
+            add(i, Transformation::SeparatorChange);
+        }
+        // Look-alike characters, on the spelling as found.
+        let sk = fold::skeleton(original);
+        let sk_lower = fold::skeleton(&n);
+        for &i in self.index.skeleton.get(&sk).into_iter().flatten() {
+            let Some(p) = self.index.get(i) else { continue };
+            if squash(&p.name) == sq {
+                continue; // a separator change, reported above
+            }
+            let (from, to) = differing_part(original, &p.name);
+            // The lowercase form does not look like the target: the capitals make the look-alike.
+            if sk_lower != sk {
+                add(i, Transformation::CaseConfusable { from, to });
+            } else {
+                add(i, Transformation::Confusable { from, to });
+            }
+        }
+        // Reordered words.
+        if let Some(w) = sorted_words(&n) {
+            for &i in self.index.words.get(&w).into_iter().flatten() {
+                add(i, Transformation::ReorderedWords);
+            }
+        }
+        // py / python words.
+        for (i, _) in self.python_variants(&n) {
+            add(i, Transformation::PythonPrefixSuffix);
+        }
+        // Combosquats.
+        for (i, filler) in self.combos(&n) {
+            add(i, Transformation::Combosquat { filler });
+        }
+        // Edit distance.
+        if n.is_ascii() && n.len() <= MAX_EDIT_LEN {
+            for (i, t) in self.edits(&n) {
+                add(i, t);
+            }
+        }
+
+        let mut out: Vec<SquatMatch> = Vec::new();
+        for (i, t) in found {
+            let Some(p) = self.index.get(i) else { continue };
+            let m = self.score(original, &n, p, t);
+            match out.iter_mut().find(|o| o.imitates == m.imitates) {
+                Some(o) if o.score >= m.score => {}
+                Some(o) => *o = m,
+                None => out.push(m),
+            }
+        }
+        out.sort_by(|a, b| {
+            b.score.total_cmp(&a.score).then(a.imitates_rank.cmp(&b.imitates_rank))
+        });
+        out
+    }
+
+    /// Popular names reachable by adding, removing or swapping a `py`/`python` word.
+    /// Returns `(index, strong)`: strong when the `py`/`python` word carries version digits
+    /// (`python3-dateutil`, `py3-requests`), which is how squats dress up; a plain
+    /// `python-X` / `X-py` / `pyX` is how many legitimate bindings are named (weak).
+    fn python_variants(&self, n: &str) -> Vec<(u32, bool)> {
+        let mut cores: Vec<(String, bool)> = Vec::new();
+        let words: Vec<&str> = n.split('-').collect();
+        let has_digits = |w: &str| w.bytes().any(|b| b.is_ascii_digit());
+        if let (Some(first), Some(rest)) = (words.first(), words.get(1..).filter(|r| !r.is_empty())) {
+            if is_py_word(first) {
+                cores.push((rest.join("-"), has_digits(first)));
+            }
+        }
+        if let (Some(last), Some(rest)) =
+            (words.last(), words.get(..words.len().saturating_sub(1)).filter(|r| !r.is_empty()))
+        {
+            if is_py_word(last) {
+                cores.push((rest.join("-"), has_digits(last)));
+            }
+        }
+        // Glued prefix: python3dateutil, py3requests (strong), pyredis (weak).
+        let glued = n.strip_prefix("python").or_else(|| n.strip_prefix("py"));
+        if let Some(rest) = glued.filter(|_| !words.first().is_some_and(|w| is_py_word(w))) {
+            let core = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            let digits = core.len() < rest.len();
+            cores.push((core.trim_start_matches('-').to_string(), digits));
+        }
+        let no_py_word = cores.is_empty();
+        if no_py_word {
+            cores.push((n.to_string(), false));
+        }
+        let mut out: Vec<(u32, bool)> = Vec::new();
+        for (core, strong) in cores {
+            if core.len() < 3 || core.split('-').any(is_py_word) {
+                continue;
+            }
+            let mut candidates = vec![
+                format!("python-{core}"),
+                format!("py-{core}"),
+                format!("py{core}"),
+                format!("python{core}"),
+                format!("{core}-python"),
+                format!("{core}-py"),
+                format!("{core}py"),
+            ];
+            if !no_py_word {
+                candidates.push(core.clone());
+            }
+            for c in candidates {
+                if c == n {
+                    continue;
+                }
+                if let Some(&i) = self.index.exact.get(&c) {
+                    // A bare core must be long enough not to be a common word by chance.
+                    if c == core && core.len() < 4 {
+                        continue;
+                    }
+                    out.push((i, strong));
+                }
+            }
+        }
+        out
+    }
+
+    /// `popular-filler` / `filler-popular`.
+    fn combos(&self, n: &str) -> Vec<(u32, String)> {
+        let mut out = Vec::new();
+        let words: Vec<&str> = n.split('-').collect();
+        if words.len() < 2 {
+            return out;
+        }
+        let mut try_core = |core: String, filler: &str| {
+            if core.len() < 4 {
+                return;
+            }
+            if let Some(&i) = self.index.exact.get(&core) {
+                if self.index.get(i).is_some_and(|p| p.rank <= TOP_N) {
+                    out.push((i, filler.to_string()));
+                }
+            }
+        };
+        if let (Some(last), Some(rest)) = (words.last(), words.get(..words.len() - 1)) {
+            if FILLER_WORDS.contains(last) {
+                try_core(rest.join("-"), last);
+            }
+        }
+        if let (Some(first), Some(rest)) = (words.first(), words.get(1..)) {
+            if FILLER_WORDS.contains(first) {
+                try_core(rest.join("-"), first);
+            }
+        }
+        out
+    }
+
+    /// Corpus names within one edit (two for long top names) of `n`, via the deletion index.
+    fn edits(&self, n: &str) -> Vec<(u32, Transformation)> {
+        let b = n.as_bytes();
+        let mut candidates: Vec<u32> = Vec::new();
+        let mut probe = |key: u64| {
+            for &i in self.index.postings(key) {
+                if !candidates.contains(&i) {
+                    candidates.push(i);
+                }
+            }
+        };
+        probe(hash_skipping(b, usize::MAX, usize::MAX));
+        let double = b.len() + 2 >= MIN_DOUBLE_EDIT_TARGET_LEN;
+        for x in 0..b.len() {
+            probe(hash_skipping(b, x, usize::MAX));
+            if double {
+                for y in x + 1..b.len() {
+                    probe(hash_skipping(b, x, y));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for i in candidates {
+            let Some(p) = self.index.get(i) else { continue };
+            let t = p.name.as_bytes();
+            let max = if t.len() >= MIN_DOUBLE_EDIT_TARGET_LEN && p.rank <= TOP_N { 2 } else { 1 };
+            match osa_distance(b, t, max) {
+                Some(1) => out.push((i, edit_kind(b, t).0)),
+                Some(2) => out.push((i, Transformation::DoubleEdit)),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// Confidence, score and explanation of one match (the policy in the module docs).
+    fn score(&self, original: &str, n: &str, p: &PopularName, t: Transformation) -> SquatMatch {
+        let top = p.rank <= TOP_N;
+        let very = p.rank <= VERY_POPULAR_N;
+        let confidence = match &t {
+            Transformation::CaseConfusable { .. } => Confidence::High,
+            Transformation::Confusable { .. } => {
+                if top {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                }
+            }
+            Transformation::PythonPrefixSuffix => {
+                let strong = self
+                    .python_variants(n)
+                    .iter()
+                    .any(|&(i, strong)| strong && self.index.get(i).is_some_and(|q| q == p));
+                if top && strong {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                }
+            }
+            Transformation::Insertion
+            | Transformation::Deletion
+            | Transformation::Substitution
+            | Transformation::Transposition => {
+                let likely = edit_kind(n.as_bytes(), p.name.as_bytes()).1;
+                if top && likely && p.name.len() >= MIN_HIGH_EDIT_TARGET_LEN {
+                    Confidence::High
+                } else if top {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                }
+            }
+            Transformation::DoubleEdit | Transformation::Combosquat { .. } => {
+                if very {
+                    Confidence::Medium
+                } else {
+                    Confidence::Low
+                }
+            }
+            Transformation::ReorderedWords => Confidence::Medium,
+            Transformation::SeparatorChange => {
+                if very {
+                    Confidence::High
+                } else {
+                    Confidence::Medium
+                }
+            }
+        };
+        let popularity = if very {
+            1.0
+        } else if top {
+            0.9
+        } else {
+            0.75
+        };
+        let score = (t.base_score() * popularity * 100.0).round() / 100.0;
+        let how = match &t {
+            Transformation::CaseConfusable { from, to } => format!(
+                "the spelling found has `{from}` where `{}` has `{to}`, which reads the same",
+                p.name
+            ),
+            Transformation::Confusable { from, to } => {
+                format!("`{from}` looks like `{to}`")
+            }
+            Transformation::PythonPrefixSuffix => "a `py`/`python` word added, removed or changed".into(),
+            Transformation::Insertion => "one character added".into(),
+            Transformation::Deletion => "one character left out".into(),
+            Transformation::Substitution => "one character replaced".into(),
+            Transformation::Transposition => "two adjacent characters swapped".into(),
+            Transformation::DoubleEdit => "two characters changed".into(),
+            Transformation::SeparatorChange => "the same letters with other separators".into(),
+            Transformation::ReorderedWords => "the same words in another order".into(),
+            Transformation::Combosquat { filler } => format!("the popular name plus the word `{filler}`"),
+        };
+        let explanation = format!(
+            "`{original}` looks like `{}` (PyPI download rank {}): {how}",
+            p.name, p.rank
+        );
+        SquatMatch {
+            name: original.to_string(),
+            imitates: p.name.clone(),
+            imitates_rank: p.rank,
+            imitates_downloads: p.downloads,
+            transformation: t,
+            confidence,
+            score,
+            explanation,
+        }
+    }
+}
+
+/// `py`, `python`, `py3`, `python3`, `python311`...
+fn is_py_word(w: &str) -> bool {
+    let rest = w.strip_prefix("python").or_else(|| w.strip_prefix("py"));
+    rest.is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Which single edit turns `target` into `found` (their OSA distance is 1), and whether it
+/// looks like a typing slip rather than another name: a swap; a doubled or dropped repeated
+/// letter; a letter added or dropped inside the name; a letter replaced by a keyboard
+/// neighbour, a look-alike or another vowel. Edits on digits (`cu11`/`cu12`,
+/// `elasticsearch7`) and at either end of the name (plurals, `c`/`a`/`py` prefixes) are how
+/// legitimate related projects are named, so they are not "likely".
+fn edit_kind(found: &[u8], target: &[u8]) -> (Transformation, bool) {
+    use std::cmp::Ordering::*;
+    let first_diff = found.iter().zip(target).take_while(|(a, b)| a == b).count();
+    let (kind, likely) = edit_kind_at(found, target, first_diff);
+    (kind, likely && !in_short_word(target, first_diff))
+}
+
+/// Whether position `k` of a multi-word name falls in a word of ≤ 3 characters
+/// (`mypy-boto3-efs` / `mypy-boto3-ecs`): such words are codes, not typos.
+fn in_short_word(name: &[u8], k: usize) -> bool {
+    if !name.contains(&b'-') {
+        return false;
+    }
+    let k = k.min(name.len());
+    let start = name.get(..k).and_then(|h| h.iter().rposition(|&b| b == b'-')).map_or(0, |i| i + 1);
+    let end = name.get(k..).and_then(|t| t.iter().position(|&b| b == b'-')).map_or(name.len(), |i| k + i);
+    end.saturating_sub(start) <= 3
+}
+
+fn edit_kind_at(found: &[u8], target: &[u8], first_diff: usize) -> (Transformation, bool) {
+    use std::cmp::Ordering::*;
+    match found.len().cmp(&target.len()) {
+        Greater => (Transformation::Insertion, indel_likely(found, first_diff)),
+        Less => (Transformation::Deletion, indel_likely(target, first_diff)),
+        Equal => {
+            let a = found.get(first_diff).copied().unwrap_or(0);
+            let b = target.get(first_diff).copied().unwrap_or(0);
+            let diffs = found.iter().zip(target).filter(|(x, y)| x != y).count();
+            if diffs == 2 {
+                (Transformation::Transposition, !a.is_ascii_digit() && !b.is_ascii_digit())
+            } else {
+                (Transformation::Substitution, substitution_likely(a, b))
+            }
+        }
+    }
+}
+
+/// `longer` has one extra byte at `k` (or, for a repeated letter, somewhere in its run).
+fn indel_likely(longer: &[u8], k: usize) -> bool {
+    let c = longer.get(k).copied().unwrap_or(0);
+    if !c.is_ascii_alphabetic() {
+        return false;
+    }
+    let repeated = (k > 0 && longer.get(k - 1) == Some(&c)) || longer.get(k + 1) == Some(&c);
+    repeated || (k > 0 && k + 1 < longer.len())
+}
+
+fn substitution_likely(a: u8, b: u8) -> bool {
+    const VOWELS: &[u8] = b"aeiouy";
+    const VISUAL: &[(u8, u8)] =
+        &[(b'i', b'l'), (b'u', b'v'), (b'm', b'n'), (b'c', b'e'), (b'g', b'q'), (b'b', b'd')];
+    if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
+        return false;
+    }
+    (VOWELS.contains(&a) && VOWELS.contains(&b))
+        || VISUAL.iter().any(|&(x, y)| (a, b) == (x, y) || (a, b) == (y, x))
+        || qwerty_neighbours(a, b)
+}
+
+fn qwerty_neighbours(a: u8, b: u8) -> bool {
+    const ROWS: [&[u8]; 3] = [b"qwertyuiop", b"asdfghjkl", b"zxcvbnm"];
+    let pos = |c: u8| {
+        ROWS.iter()
+            .enumerate()
+            .find_map(|(r, row)| row.iter().position(|&x| x == c).map(|col| (r as i32, col as i32)))
+    };
+    match (pos(a), pos(b)) {
+        // Rows are staggered: a key touches the one above at the same and next column.
+        (Some((ra, ca)), Some((rb, cb))) => match ra - rb {
+            0 => (ca - cb).abs() == 1,
+            1 => cb == ca || cb == ca + 1,
+            -1 => ca == cb || ca == cb + 1,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// The differing middle of the name as found (separators normalised, case kept) and of the
+/// popular name: `jeIlyfish` / `jellyfish` → (`I`, `l`).
+fn differing_part(original: &str, popular: &str) -> (String, String) {
+    let a: Vec<char> = original
+        .chars()
+        .map(|c| if matches!(c, '_' | '.') { '-' } else { c })
+        .collect();
+    let b: Vec<char> = popular.chars().collect();
+    let same = |x: &char, y: &char| x.to_lowercase().eq(y.to_lowercase());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| same(x, y)).count();
+    let max_suffix = a.len().min(b.len()) - prefix;
+    let suffix =
+        a.iter().rev().zip(b.iter().rev()).take(max_suffix).take_while(|(x, y)| same(x, y)).count();
+    let from: String = a.get(prefix..a.len() - suffix).unwrap_or(&[]).iter().collect();
+    let to: String = b.get(prefix..b.len() - suffix).unwrap_or(&[]).iter().collect();
+    (from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn differing() {
+        assert_eq!(differing_part("jeIlyfish", "jellyfish"), ("I".into(), "l".into()));
+        assert_eq!(differing_part("djang0", "django"), ("0".into(), "o".into()));
+        assert_eq!(differing_part("rnatplotlib", "matplotlib"), ("rn".into(), "m".into()));
+    }
+
+    #[test]
+    fn py_words() {
+        assert!(is_py_word("python3"));
+        assert!(is_py_word("py"));
+        assert!(!is_py_word("pyyaml"));
+        assert!(!is_py_word("pytest"));
+    }
+}

@@ -1,0 +1,367 @@
+//! One layer blob, streamed: decompressed by magic (gzip, zstd or plain tar), hashed on both
+//! sides (blob digest and diff id), guarded against bombs, and turned into a list of entries,
+//! whiteouts and opaque folders. Nothing is extracted to disk.
+
+use super::store::GZIP_MAGIC;
+use crate::tree::{clean_path, EntryKind, KeepPredicate, Limits};
+use flate2::bufread::MultiGzDecoder;
+use pyward_core::{Error, Warning};
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use sha2::{Digest, Sha256};
+use std::cell::Cell;
+use std::io::{self, BufRead, BufReader, Read};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// zstd frame magic, little-endian on disk.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The compression ratio is only judged past this many uncompressed bytes: tiny layers of
+/// zeros compress very well and are harmless.
+const RATIO_FLOOR: u64 = 1024 * 1024;
+
+/// The AUFS/OCI whiteout prefix and the opaque-folder marker.
+pub(super) const WHITEOUT_PREFIX: &str = ".wh.";
+pub(super) const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+/// What one layer holds, in tar order.
+#[derive(Debug, Default, Clone)]
+pub(super) struct LayerContents {
+    pub entries: Vec<LayerEntry>,
+    /// Paths deleted from lower layers by `.wh.<name>`.
+    pub whiteouts: Vec<String>,
+    /// Folders whose lower-layer contents are hidden by `.wh..wh..opq`.
+    pub opaques: Vec<String>,
+    /// `sha256:` of the blob as stored.
+    pub digest: String,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct LayerEntry {
+    pub path: String,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub mode: u32,
+    pub content: Option<Arc<[u8]>>,
+}
+
+/// Everything a layer scan needs to know besides the bytes.
+pub(super) struct LayerCtx<'a> {
+    /// The image as named to the user.
+    pub image: &'a str,
+    pub index: usize,
+    /// The member or blob the layer is read from, for messages.
+    pub member: &'a str,
+    pub limits: &'a Limits,
+    /// Uncompressed bytes read so far over all layers of the image.
+    pub total: &'a AtomicU64,
+    pub keep: KeepPredicate<'a>,
+}
+
+impl LayerCtx<'_> {
+    fn error(&self, message: impl std::fmt::Display) -> Error {
+        Error::input(self.image, format!("layer {} ({}): {message}", self.index, self.member))
+    }
+
+    fn warning(&self, message: impl std::fmt::Display) -> Warning {
+        Warning::new(self.image, format!("layer {} ({}): {message}", self.index, self.member))
+    }
+}
+
+/// Hashes and counts the compressed bytes as they are read.
+struct Meter<R> {
+    inner: R,
+    hash: Sha256,
+    count: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Meter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Why a layer read was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trip {
+    Total,
+    Ratio,
+}
+
+/// Hashes the uncompressed bytes and stops the read when a limit is crossed.
+struct Guard<'a, R> {
+    inner: R,
+    hash: Sha256,
+    count: u64,
+    compressed: Rc<Cell<u64>>,
+    trip: Rc<Cell<Option<Trip>>>,
+    limits: &'a Limits,
+    total: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Guard<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        self.count += n as u64;
+        let total = self.total.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        let trip = if total > self.limits.max_total_uncompressed {
+            Some(Trip::Total)
+        } else if self.count > RATIO_FLOOR
+            && self.count / self.compressed.get().max(1) > self.limits.max_ratio
+        {
+            Some(Trip::Ratio)
+        } else {
+            None
+        };
+        if let Some(t) = trip {
+            self.trip.set(Some(t));
+            return Err(io::Error::other("decompression limit reached"));
+        }
+        Ok(n)
+    }
+}
+
+/// A layer stream, decompressed by what its first bytes say.
+enum Decoded<R: BufRead> {
+    Plain(R),
+    Gzip(MultiGzDecoder<R>),
+    Zstd(Zstd<R>),
+}
+
+impl<R: BufRead> Decoded<R> {
+    fn new(mut src: R) -> io::Result<Self> {
+        let head = src.fill_buf()?;
+        Ok(if head.starts_with(&GZIP_MAGIC) {
+            Decoded::Gzip(MultiGzDecoder::new(src))
+        } else if head.starts_with(&ZSTD_MAGIC) {
+            Decoded::Zstd(Zstd { src, dec: FrameDecoder::new(), in_frame: false })
+        } else {
+            Decoded::Plain(src)
+        })
+    }
+
+    fn into_inner(self) -> R {
+        match self {
+            Decoded::Plain(r) => r,
+            Decoded::Gzip(d) => d.into_inner(),
+            Decoded::Zstd(z) => z.src,
+        }
+    }
+}
+
+impl<R: BufRead> Read for Decoded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoded::Plain(r) => r.read(buf),
+            Decoded::Gzip(d) => d.read(buf),
+            Decoded::Zstd(z) => z.read(buf),
+        }
+    }
+}
+
+/// A streaming zstd decoder over any number of frames, skipping skippable frames (the
+/// `zstd:chunked` table of contents).
+struct Zstd<R> {
+    src: R,
+    dec: FrameDecoder,
+    in_frame: bool,
+}
+
+fn zstd_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt zstd stream: {e}"))
+}
+
+impl<R: BufRead> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if !self.in_frame {
+                if self.src.fill_buf()?.is_empty() {
+                    return Ok(0);
+                }
+                match self.dec.init(&mut self.src) {
+                    Ok(()) => self.in_frame = true,
+                    Err(FrameDecoderError::ReadFrameHeaderError(
+                        ReadFrameHeaderError::SkipFrame { length, .. },
+                    )) => {
+                        let want = u64::from(length);
+                        let skipped = io::copy(&mut (&mut self.src).take(want), &mut io::sink())?;
+                        if skipped != want {
+                            return Err(zstd_err("truncated skippable frame"));
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(zstd_err(e)),
+                }
+            }
+            while self.dec.can_collect() < buf.len() && !self.dec.is_finished() {
+                let need = buf.len() - self.dec.can_collect();
+                self.dec
+                    .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBytes(need))
+                    .map_err(zstd_err)?;
+            }
+            let n = self.dec.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            if self.dec.is_finished() {
+                self.in_frame = false;
+                continue;
+            }
+            return Err(zstd_err("no progress"));
+        }
+    }
+}
+
+/// Scan one layer blob read from `raw`.
+pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<LayerContents, Error> {
+    let compressed = Rc::new(Cell::new(0u64));
+    let trip = Rc::new(Cell::new(None));
+    let meter = Meter { inner: raw, hash: Sha256::new(), count: compressed.clone() };
+    let buffered = BufReader::with_capacity(128 * 1024, meter);
+    let decoded = Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
+    let guard = Guard {
+        inner: decoded,
+        hash: Sha256::new(),
+        count: 0,
+        compressed,
+        trip: trip.clone(),
+        limits: ctx.limits,
+        total: ctx.total,
+    };
+    let fail = |e: io::Error| -> Error {
+        match trip.get() {
+            Some(Trip::Total) => ctx.error(format!(
+                "the image unpacks to more than {} bytes (limit); refusing to read further",
+                ctx.limits.max_total_uncompressed
+            )),
+            Some(Trip::Ratio) => ctx.error(format!(
+                "compression ratio over {}:1, a likely decompression bomb; refusing to read further",
+                ctx.limits.max_ratio
+            )),
+            None => ctx.error(format!("corrupt or truncated layer: {e}")),
+        }
+    };
+
+    let mut out = LayerContents::default();
+    let mut archive = tar::Archive::new(guard);
+    let mut count = 0u64;
+    for entry in archive.entries().map_err(fail)? {
+        let mut entry = entry.map_err(fail)?;
+        count += 1;
+        if count > ctx.limits.max_entries {
+            return Err(ctx.error(format!(
+                "more than {} entries in one layer (limit)",
+                ctx.limits.max_entries
+            )));
+        }
+        read_entry(&mut entry, ctx, &mut out).map_err(fail)?;
+    }
+    // Read to the end so both digests cover the whole blob (tar padding, trailing frames).
+    let mut guard = archive.into_inner();
+    io::copy(&mut guard, &mut io::sink()).map_err(fail)?;
+    let mut meter = guard.inner.into_inner().into_inner();
+    io::copy(&mut meter, &mut io::sink()).map_err(fail)?;
+    out.diff_id = format!("sha256:{}", hex::encode(guard.hash.finalize()));
+    out.digest = format!("sha256:{}", hex::encode(meter.hash.finalize()));
+    Ok(out)
+}
+
+/// Record one tar entry of a layer.
+fn read_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    ctx: &LayerCtx<'_>,
+    out: &mut LayerContents,
+) -> io::Result<()> {
+    let raw_name = entry.path_bytes().into_owned();
+    let name = match String::from_utf8(raw_name) {
+        Ok(s) => s,
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            out.warnings.push(ctx.warning(format!(
+                "member name {lossy:?} is not valid UTF-8; listed with replacement characters"
+            )));
+            lossy
+        }
+    };
+    let Some(path) = clean_path(&name) else {
+        out.warnings.push(ctx.warning(format!(
+            "member {name:?} climbs above the image root (path traversal); skipped"
+        )));
+        return Ok(());
+    };
+    if path == "/" {
+        return Ok(());
+    }
+    let (dir, base) = match path.rsplit_once('/') {
+        Some(("", b)) => ("/", b),
+        Some((d, b)) => (d, b),
+        None => ("/", path.as_str()),
+    };
+    if base == OPAQUE_MARKER {
+        out.opaques.push(dir.to_string());
+        return Ok(());
+    }
+    if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
+        if !hidden.is_empty() {
+            let target = if dir == "/" { format!("/{hidden}") } else { format!("{dir}/{hidden}") };
+            out.whiteouts.push(target);
+        }
+        return Ok(());
+    }
+    let header = entry.header();
+    let mode = header.mode().unwrap_or(0) & 0o7777;
+    let size = entry.size();
+    let link = || entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let kind = match header.entry_type() {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            EntryKind::File
+        }
+        tar::EntryType::Directory => EntryKind::Dir,
+        tar::EntryType::Symlink => match link() {
+            Some(t) if !t.is_empty() => EntryKind::Symlink(t),
+            _ => {
+                out.warnings.push(ctx.warning(format!("symlink {path:?} has no target; skipped")));
+                return Ok(());
+            }
+        },
+        tar::EntryType::Link => match link().as_deref().and_then(clean_path) {
+            Some(t) if t != "/" => EntryKind::Hardlink(t),
+            _ => {
+                out.warnings.push(ctx.warning(format!(
+                    "hard link {path:?} points above the image root or nowhere; skipped"
+                )));
+                return Ok(());
+            }
+        },
+        tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => EntryKind::Special,
+        // PAX/GNU extension headers are applied by the tar crate; anything else is not a path.
+        _ => return Ok(()),
+    };
+    let mut content = None;
+    if kind == EntryKind::File && size <= ctx.limits.max_file_read && (ctx.keep)(&path, size) {
+        let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        entry.by_ref().take(size).read_to_end(&mut buf)?;
+        if buf.len() as u64 != size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{path} is cut short ({} of {size} bytes)", buf.len()),
+            ));
+        }
+        content = Some(Arc::from(buf));
+    }
+    let size = if kind == EntryKind::File { size } else { 0 };
+    out.entries.push(LayerEntry { path, kind, size, mode, content });
+    Ok(())
+}
