@@ -33,7 +33,10 @@ pub fn archive_kind(path: &Path) -> Option<ArchiveKind> {
         Some(ArchiveKind::Wheel)
     } else if name.ends_with(".egg") {
         Some(ArchiveKind::Egg)
-    } else if [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".zip"].iter().any(|s| name.ends_with(s)) {
+    } else if [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".zip"]
+        .iter()
+        .any(|s| name.ends_with(s))
+    {
         Some(ArchiveKind::Sdist)
     } else {
         None
@@ -167,7 +170,13 @@ impl<'a> Collector<'a> {
     }
 
     fn push(&mut self, path: String, kind: EntryKind, size: u64, mode: u32) {
-        self.entries.push(FileEntry { path, kind, size, mode, layer: None });
+        self.entries.push(FileEntry {
+            path,
+            kind,
+            size,
+            mode,
+            layer: None,
+        });
     }
 
     fn finish(self, path: &Path) -> MemTree {
@@ -197,14 +206,24 @@ pub fn open(
     if head.starts_with(b"PK") {
         read_zip(reader, &mut c, warnings)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {
-        read_tar(MultiGzDecoder::new(reader), &mut c, warnings)?;
+        let compressed = Rc::new(Cell::new(0u64));
+        let counted = BufReader::new(Counted {
+            inner: reader,
+            count: compressed.clone(),
+        });
+        read_tar(MultiGzDecoder::new(counted), &compressed, &mut c, warnings)?;
     } else if head.starts_with(b"BZh") {
         return Err(c.error(
             "bzip2-compressed sdists are not supported; repack it as .tar.gz \
              (bunzip2 then gzip) and scan that",
         ));
     } else if head.len() >= 262 && &head[257..262] == b"ustar" {
-        read_tar(reader, &mut c, warnings)?;
+        let compressed = Rc::new(Cell::new(0u64));
+        let counted = Counted {
+            inner: reader,
+            count: compressed.clone(),
+        };
+        read_tar(counted, &compressed, &mut c, warnings)?;
     } else {
         let what = match kind {
             ArchiveKind::Wheel | ArchiveKind::Egg => "a zip file",
@@ -234,7 +253,9 @@ fn read_zip<R: Read + io::Seek>(
         let mut member = zip
             .by_index(i)
             .map_err(|e| c.error(format!("corrupt zip member #{i}: {e}")))?;
-        let Some(path) = c.clean(member.name_raw(), warnings) else { continue };
+        let Some(path) = c.clean(member.name_raw(), warnings) else {
+            continue;
+        };
         let mode = member.unix_mode().map_or(0o644, |m| m & 0o7777);
         if member.is_dir() {
             c.push(path, EntryKind::Dir, 0, mode);
@@ -270,28 +291,46 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-fn read_tar<R: Read>(reader: R, c: &mut Collector<'_>, warnings: &mut Vec<Warning>) -> Result<(), Error> {
-    // The ratio of a tar.gz is judged on the whole stream: members have no compressed size.
-    let compressed = Rc::new(Cell::new(0u64));
-    let counted = Counted { inner: reader, count: compressed.clone() };
-    let mut ar = tar::Archive::new(counted);
+/// Read a (decompressed) tar stream; `compressed` counts the bytes read from the file, for the
+/// ratio check (a tar.gz is judged on the whole stream: its members have no compressed size).
+fn read_tar<R: Read>(
+    reader: R,
+    compressed: &Rc<Cell<u64>>,
+    c: &mut Collector<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let mut ar = tar::Archive::new(reader);
     let corrupt = |e: io::Error| format!("corrupt or truncated tar archive: {e}");
     let entries = ar.entries().map_err(|e| c.error(corrupt(e)))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| c.error(corrupt(e)))?;
         c.count_one()?;
-        let Some(path) = c.clean(&entry.path_bytes(), warnings) else { continue };
+        let Some(path) = c.clean(&entry.path_bytes(), warnings) else {
+            continue;
+        };
         let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
-        let link = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+        let link = entry
+            .link_name_bytes()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
         match entry.header().entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let size = c.read_file(&path, &mut entry, RatioBasis::Stream(&compressed), warnings)?;
+                let declared = entry.size();
+                let size =
+                    c.read_file(&path, &mut entry, RatioBasis::Stream(compressed), warnings)?;
+                if size != declared {
+                    return Err(c.error(format!(
+                        "truncated tar archive: member {path} has {size} of its {declared} bytes"
+                    )));
+                }
                 c.push(path, EntryKind::File, size, mode);
             }
             tar::EntryType::Directory => c.push(path, EntryKind::Dir, 0, mode),
             tar::EntryType::Symlink => match link {
                 Some(t) if !t.is_empty() => c.push(path, EntryKind::Symlink(t), 0, mode),
-                _ => warnings.push(Warning::new(&c.display, format!("symlink {path} has no target; skipped"))),
+                _ => warnings.push(Warning::new(
+                    &c.display,
+                    format!("symlink {path} has no target; skipped"),
+                )),
             },
             tar::EntryType::Link => match link.as_deref().and_then(clean_path) {
                 Some(t) if t != "/" => c.push(path, EntryKind::Hardlink(t), 0, mode),
@@ -306,6 +345,8 @@ fn read_tar<R: Read>(reader: R, c: &mut Collector<'_>, warnings: &mut Vec<Warnin
             _ => {}
         }
     }
+    // Read to the end of the stream, so a cut-off gzip trailer is noticed.
+    std::io::copy(&mut ar.into_inner(), &mut std::io::sink()).map_err(|e| c.error(corrupt(e)))?;
     Ok(())
 }
 
@@ -314,7 +355,10 @@ fn read_tar<R: Read>(reader: R, c: &mut Collector<'_>, warnings: &mut Vec<Warnin
 pub fn describe(tree: &MemTree, kind: ArchiveKind, warnings: &mut Vec<Warning>) -> Option<Package> {
     let entries = tree.entries();
     let depth = |p: &str| p.matches('/').count();
-    let found = entries.iter().filter(|e| e.is_file()).map(|e| e.path.as_str());
+    let found = entries
+        .iter()
+        .filter(|e| e.is_file())
+        .map(|e| e.path.as_str());
     let candidates: Vec<&str> = match kind {
         ArchiveKind::Wheel => found
             .filter(|p| depth(p) == 2 && p.ends_with("/METADATA"))
@@ -344,14 +388,20 @@ pub fn describe(tree: &MemTree, kind: ArchiveKind, warnings: &mut Vec<Warning>) 
     let Some(meta_path) = candidates.first().copied() else {
         warnings.push(Warning::new(
             tree.name(),
-            format!("no package metadata ({looked_for}) in this archive; its files are still checked"),
+            format!(
+                "no package metadata ({looked_for}) in this archive; its files are still checked"
+            ),
         ));
         return None;
     };
     if candidates.len() > 1 {
         warnings.push(Warning::new(
             tree.name(),
-            format!("{} metadata files ({looked_for}); using {}", candidates.len(), tree.display_path(meta_path)),
+            format!(
+                "{} metadata files ({looked_for}); using {}",
+                candidates.len(),
+                tree.display_path(meta_path)
+            ),
         ));
     }
     let bytes = match tree.read(meta_path, METADATA_LIMIT) {
@@ -369,14 +419,27 @@ pub fn describe(tree: &MemTree, kind: ArchiveKind, warnings: &mut Vec<Warning>) 
         }
     };
     let archive_name = tree.display_prefix.trim_end_matches('!');
-    let location = if archive_name.is_empty() { tree.name() } else { archive_name };
-    let mut p = Package::new(md.name, md.version, PackageSource::Archive(kind), Location::new(location));
+    let location = if archive_name.is_empty() {
+        tree.name()
+    } else {
+        archive_name
+    };
+    let mut p = Package::new(
+        md.name,
+        md.version,
+        PackageSource::Archive(kind),
+        Location::new(location),
+    );
     p.requires = md.requires_dist;
     p.summary = md.summary;
     p.license = md.license;
     p.author = md.author;
     p.home_page = md.home_page;
-    p.files = entries.iter().filter(|e| e.kind != EntryKind::Dir).map(|e| e.path.clone()).collect();
+    p.files = entries
+        .iter()
+        .filter(|e| e.kind != EntryKind::Dir)
+        .map(|e| e.path.clone())
+        .collect();
     Some(p)
 }
 
@@ -386,10 +449,22 @@ mod tests {
 
     #[test]
     fn kinds_from_names() {
-        assert_eq!(archive_kind(Path::new("a/x-1.0-py3-none-any.whl")), Some(ArchiveKind::Wheel));
-        assert_eq!(archive_kind(Path::new("x-1.0.TAR.GZ")), Some(ArchiveKind::Sdist));
-        assert_eq!(archive_kind(Path::new("x-1.0.zip")), Some(ArchiveKind::Sdist));
-        assert_eq!(archive_kind(Path::new("x-1.0-py3.8.egg")), Some(ArchiveKind::Egg));
+        assert_eq!(
+            archive_kind(Path::new("a/x-1.0-py3-none-any.whl")),
+            Some(ArchiveKind::Wheel)
+        );
+        assert_eq!(
+            archive_kind(Path::new("x-1.0.TAR.GZ")),
+            Some(ArchiveKind::Sdist)
+        );
+        assert_eq!(
+            archive_kind(Path::new("x-1.0.zip")),
+            Some(ArchiveKind::Sdist)
+        );
+        assert_eq!(
+            archive_kind(Path::new("x-1.0-py3.8.egg")),
+            Some(ArchiveKind::Egg)
+        );
         assert_eq!(archive_kind(Path::new("requirements.txt")), None);
     }
 }

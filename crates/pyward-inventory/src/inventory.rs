@@ -121,16 +121,13 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
     warnings.append(&mut declared.1);
     let mut packages = packages.0;
 
-    if let Some(akind) = archive::archive_kind(path).filter(|_| kind == TargetKind::Archive) {
+    if kind == TargetKind::Archive {
         // The archive's own metadata describes one package; an installed-looking dist-info inside
         // a wheel is that same package, so keep the archive's description only.
         packages.retain(|p| !p.source.is_installed());
-        match archive_package {
-            Some(p) => packages.insert(0, p),
-            None => warnings.push(Warning::new(
-                path.display().to_string(),
-                format!("no package metadata found in this {akind:?} archive"),
-            )),
+        // `describe` has already warned when the archive holds no metadata.
+        if let Some(p) = archive_package {
+            packages.insert(0, p);
         }
     }
     packages.append(&mut declared.0);

@@ -17,6 +17,9 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The result type of builder callbacks ([`Layer::generated`]), for crates without anyhow.
+pub use anyhow::Result as BuildResult;
+
 /// OCI media types written by the builder.
 pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -84,36 +87,48 @@ impl LayerWriter<'_> {
         mode: u32,
     ) -> Result<()> {
         let mut h = header(tar::EntryType::Regular, mode, size);
-        self.tar.append_data(&mut h, rel(path), reader).with_context(|| format!("adding {path}"))
+        self.tar
+            .append_data(&mut h, rel(path), reader)
+            .with_context(|| format!("adding {path}"))
     }
 
     pub fn dir(&mut self, path: &str) -> Result<()> {
         let mut h = header(tar::EntryType::Directory, 0o755, 0);
-        self.tar.append_data(&mut h, rel(path), io::empty()).with_context(|| format!("adding {path}"))
+        self.tar
+            .append_data(&mut h, rel(path), io::empty())
+            .with_context(|| format!("adding {path}"))
     }
 
     /// A symlink; the target is stored as given (may be absolute or climb with `..`).
     pub fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
         let mut h = header(tar::EntryType::Symlink, 0o777, 0);
-        self.tar.append_link(&mut h, rel(path), target).with_context(|| format!("adding {path}"))
+        self.tar
+            .append_link(&mut h, rel(path), target)
+            .with_context(|| format!("adding {path}"))
     }
 
     /// A hard link to another path of the layer (`target` relative to the root, as tar does).
     pub fn hardlink(&mut self, path: &str, target: &str) -> Result<()> {
         let mut h = header(tar::EntryType::Link, 0o644, 0);
-        self.tar.append_link(&mut h, rel(path), target).with_context(|| format!("adding {path}"))
+        self.tar
+            .append_link(&mut h, rel(path), target)
+            .with_context(|| format!("adding {path}"))
     }
 
     pub fn char_device(&mut self, path: &str, major: u32, minor: u32) -> Result<()> {
         let mut h = header(tar::EntryType::Char, 0o666, 0);
         h.set_device_major(major)?;
         h.set_device_minor(minor)?;
-        self.tar.append_data(&mut h, rel(path), io::empty()).with_context(|| format!("adding {path}"))
+        self.tar
+            .append_data(&mut h, rel(path), io::empty())
+            .with_context(|| format!("adding {path}"))
     }
 
     pub fn fifo(&mut self, path: &str) -> Result<()> {
         let mut h = header(tar::EntryType::Fifo, 0o644, 0);
-        self.tar.append_data(&mut h, rel(path), io::empty()).with_context(|| format!("adding {path}"))
+        self.tar
+            .append_data(&mut h, rel(path), io::empty())
+            .with_context(|| format!("adding {path}"))
     }
 
     /// Delete `path` of lower layers: writes `<dir>/.wh.<name>`.
@@ -187,7 +202,7 @@ impl LayerWriter<'_> {
         for (p, content) in files {
             self.file(&format!("{sp}/{p}"), content)?;
             record.push_str(&format!(
-                "{p},{},{}\n",
+                "{p},sha256={},{}\n",
                 crate::wheel::record_hash(content),
                 content.len()
             ));
@@ -195,7 +210,7 @@ impl LayerWriter<'_> {
         self.file(&format!("{sp}/{dist}/METADATA"), metadata.as_bytes())?;
         self.file(&format!("{sp}/{dist}/INSTALLER"), b"pip\n")?;
         record.push_str(&format!(
-            "{dist}/METADATA,{},{}\n{dist}/INSTALLER,,\n{dist}/RECORD,,\n",
+            "{dist}/METADATA,sha256={},{}\n{dist}/INSTALLER,,\n{dist}/RECORD,,\n",
             crate::wheel::record_hash(metadata.as_bytes()),
             metadata.len()
         ));
@@ -208,7 +223,11 @@ pub type LayerGenerator = Arc<dyn Fn(&mut LayerWriter<'_>) -> Result<()> + Send 
 
 #[derive(Clone)]
 enum Item {
-    File { path: String, content: Vec<u8>, mode: u32 },
+    File {
+        path: String,
+        content: Vec<u8>,
+        mode: u32,
+    },
     Dir(String),
     Symlink(String, String),
     Hardlink(String, String),
@@ -216,7 +235,12 @@ enum Item {
     Fifo(String),
     Whiteout(String),
     Opaque(String),
-    Raw { name: Vec<u8>, kind: tar::EntryType, content: Vec<u8>, link: Option<Vec<u8>> },
+    Raw {
+        name: Vec<u8>,
+        kind: tar::EntryType,
+        content: Vec<u8>,
+        link: Option<Vec<u8>>,
+    },
     Disk(String, PathBuf),
     Generated(LayerGenerator),
 }
@@ -251,7 +275,11 @@ impl Layer {
     }
 
     pub fn file_mode(mut self, path: &str, content: impl Into<Vec<u8>>, mode: u32) -> Self {
-        self.items.push(Item::File { path: path.into(), content: content.into(), mode });
+        self.items.push(Item::File {
+            path: path.into(),
+            content: content.into(),
+            mode,
+        });
         self
     }
 
@@ -337,10 +365,16 @@ impl Layer {
 
     /// The layer as an uncompressed tar, into `out`.
     pub fn write_tar(&self, out: &mut dyn Write) -> Result<()> {
-        let mut w = LayerWriter { tar: tar::Builder::new(out) };
+        let mut w = LayerWriter {
+            tar: tar::Builder::new(out),
+        };
         for item in &self.items {
             match item {
-                Item::File { path, content, mode } => w.file_mode(path, content, *mode)?,
+                Item::File {
+                    path,
+                    content,
+                    mode,
+                } => w.file_mode(path, content, *mode)?,
                 Item::Dir(p) => w.dir(p)?,
                 Item::Symlink(p, t) => w.symlink(p, t)?,
                 Item::Hardlink(p, t) => w.hardlink(p, t)?,
@@ -348,9 +382,12 @@ impl Layer {
                 Item::Fifo(p) => w.fifo(p)?,
                 Item::Whiteout(p) => w.whiteout(p)?,
                 Item::Opaque(p) => w.opaque(p)?,
-                Item::Raw { name, kind, content, link } => {
-                    w.raw(name, *kind, content, link.as_deref())?
-                }
+                Item::Raw {
+                    name,
+                    kind,
+                    content,
+                    link,
+                } => w.raw(name, *kind, content, link.as_deref())?,
                 Item::Disk(prefix, dir) => w.dir_from_disk(prefix, dir)?,
                 Item::Generated(f) => f(&mut w)?,
             }
@@ -390,7 +427,11 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 fn hash_writer<W: Write>(inner: W) -> HashWriter<W> {
-    HashWriter { inner, hash: Sha256::new(), count: 0 }
+    HashWriter {
+        inner,
+        hash: Sha256::new(),
+        count: 0,
+    }
 }
 
 fn digest_of(hash: Sha256) -> String {
@@ -627,8 +668,11 @@ impl ImageBuilder {
                 h
             })
             .collect();
-        let ports: serde_json::Map<String, Value> =
-            self.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect();
+        let ports: serde_json::Map<String, Value> = self
+            .exposed_ports
+            .iter()
+            .map(|p| (p.clone(), json!({})))
+            .collect();
         let mut config = json!({
             "Env": self.env,
             "Labels": self.labels,
@@ -724,7 +768,11 @@ impl ImageBuilder {
         self.write_oci_archive_with(path, &ArchiveOptions::default())
     }
 
-    pub fn write_oci_archive_with(&self, path: &Path, opts: &ArchiveOptions) -> Result<WrittenImage> {
+    pub fn write_oci_archive_with(
+        &self,
+        path: &Path,
+        opts: &ArchiveOptions,
+    ) -> Result<WrittenImage> {
         let scratch = scratch_dir(path)?;
         let mut written = write_oci_layout_many(&[self], scratch.path())?;
         let mut w = ArchiveWriter::create(path, opts)?;
@@ -736,7 +784,10 @@ impl ImageBuilder {
             .collect();
         names.sort();
         for n in names {
-            w.add_file(&format!("blobs/sha256/{n}"), &scratch.path().join("blobs/sha256").join(&n))?;
+            w.add_file(
+                &format!("blobs/sha256/{n}"),
+                &scratch.path().join("blobs/sha256").join(&n),
+            )?;
         }
         w.finish()?;
         Ok(written.remove(0))
@@ -757,7 +808,10 @@ impl ImageBuilder {
 }
 
 fn scratch_dir(near: &Path) -> Result<tempfile::TempDir> {
-    let parent = near.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = near
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Ok(tempfile::tempdir_in(parent)?)
 }
 
@@ -849,7 +903,10 @@ pub fn write_docker_archive_many(
     }
     w.add_bytes("manifest.json", &serde_json::to_vec(&manifest)?)?;
     if !repositories.is_empty() {
-        w.add_bytes("repositories", &serde_json::to_vec(&Value::Object(repositories))?)?;
+        w.add_bytes(
+            "repositories",
+            &serde_json::to_vec(&Value::Object(repositories))?,
+        )?;
     }
     w.finish()?;
     Ok(out)
@@ -869,11 +926,18 @@ impl<'o> ArchiveWriter<'o> {
         } else {
             Box::new(f)
         };
-        Ok(ArchiveWriter { tar: tar::Builder::new(sink), opts })
+        Ok(ArchiveWriter {
+            tar: tar::Builder::new(sink),
+            opts,
+        })
     }
 
     fn replacement(&self, name: &str) -> Option<&[u8]> {
-        self.opts.replace_members.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice())
+        self.opts
+            .replace_members
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, b)| b.as_slice())
     }
 
     fn skip(&self, name: &str) -> bool {
@@ -884,7 +948,10 @@ impl<'o> ArchiveWriter<'o> {
         if self.skip(name) {
             return Ok(());
         }
-        let bytes = self.replacement(name).map(<[u8]>::to_vec).unwrap_or_else(|| bytes.to_vec());
+        let bytes = self
+            .replacement(name)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_else(|| bytes.to_vec());
         let mut h = header(tar::EntryType::Regular, 0o644, bytes.len() as u64);
         self.tar.append_data(&mut h, name, bytes.as_slice())?;
         Ok(())
@@ -918,9 +985,17 @@ mod tests {
     fn sample() -> ImageBuilder {
         ImageBuilder::new()
             .tag("demo:1")
-            .layer(Layer::new().file("a.txt", "a").created_by("/bin/sh -c echo a"))
+            .layer(
+                Layer::new()
+                    .file("a.txt", "a")
+                    .created_by("/bin/sh -c echo a"),
+            )
             .empty_step("/bin/sh -c #(nop)  CMD [\"sh\"]")
-            .layer(Layer::new().compression(Compression::Zstd).file("b.txt", "b"))
+            .layer(
+                Layer::new()
+                    .compression(Compression::Zstd)
+                    .file("b.txt", "b"),
+            )
     }
 
     #[test]
@@ -929,7 +1004,10 @@ mod tests {
         let w = sample().write_oci_layout(dir.path()).unwrap();
         for l in &w.layers {
             let blob = fs::read(dir.path().join("blobs/sha256").join(hex_of(&l.digest))).unwrap();
-            assert_eq!(format!("sha256:{}", hex::encode(Sha256::digest(&blob))), l.digest);
+            assert_eq!(
+                format!("sha256:{}", hex::encode(Sha256::digest(&blob))),
+                l.digest
+            );
             assert_eq!(blob.len() as u64, l.size);
         }
         assert!(dir.path().join("index.json").is_file());
@@ -938,8 +1016,12 @@ mod tests {
     #[test]
     fn docker_archive_is_deterministic_and_lists_members() {
         let dir = tempfile::tempdir().unwrap();
-        let a = sample().write_docker_archive(&dir.path().join("a.tar")).unwrap();
-        let b = sample().write_docker_archive(&dir.path().join("b.tar")).unwrap();
+        let a = sample()
+            .write_docker_archive(&dir.path().join("a.tar"))
+            .unwrap();
+        let b = sample()
+            .write_docker_archive(&dir.path().join("b.tar"))
+            .unwrap();
         assert_eq!(a.config_digest, b.config_digest);
         let mut ar = tar::Archive::new(File::open(dir.path().join("a.tar")).unwrap());
         let names: Vec<String> = ar

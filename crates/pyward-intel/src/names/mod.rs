@@ -10,7 +10,7 @@
 //! | `Confusable` | same visual skeleton: `I/l/1/\|`, `0/o`, `rn/m`, `vv/w`, `cl/d`, Unicode TR39 confusables | High (target in top 5,000), else Medium |
 //! | `PythonPrefixSuffix` | a `py`/`python` word (with or without version digits) added, removed or swapped: `python3-dateutil` → `python-dateutil` | High (top 1,000, separate word or version digits), else Medium |
 //! | `Insertion`, `Deletion`, `Substitution`, `Transposition` | one edit (Damerau) on normalised names; targets of ≥ 5 characters | High (top 5,000 and target ≥ 6 characters), Medium (top 5,000, 5 characters), else Low |
-//! | `DoubleEdit` | two edits; targets of ≥ 10 characters in the top 5,000 | Medium (top 1,000), else Low |
+//! | `DoubleEdit` | two edits; targets of ≥ 10 characters in the top 1,000 | Medium |
 //! | `SeparatorChange` | same letters, different separators: `scikitlearn` | High (top 1,000), else Medium |
 //! | `ReorderedWords` | same words, other order: `dateutil-python` | High (top 1,000), else Medium |
 //! | `Combosquat` | a popular name (≥ 4 characters, top 5,000) plus a filler word: `requests-secure` | Medium (top 1,000), else Low |
@@ -29,12 +29,14 @@
 //! few candidates, never a scan of the corpus.
 
 mod corpus;
+mod deletes;
 mod fold;
 
 pub use corpus::{corpus, parse_corpus, PopularName, CORPUS_SOURCE};
 pub use fold::skeleton;
 
-use fold::{hash_skipping, osa_distance, sorted_words, squash, FastMap};
+use deletes::DeleteIndex;
+use fold::{osa_distance, sorted_words, squash, DeleteHasher, FastMap};
 use pyward_core::normalize_name;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -198,9 +200,13 @@ struct Index {
     skeleton: FastMap<String, Vec<u32>>,
     squashed: FastMap<String, Vec<u32>>,
     words: FastMap<String, Vec<u32>>,
-    /// Deletion-variant hash → range in `postings`.
-    deletes: FastMap<u64, (u32, u32)>,
-    postings: Vec<u32>,
+    /// Core of each popular name with a `py`/`python` word (`python-dateutil` → `dateutil`).
+    py_cores: FastMap<String, Vec<u32>>,
+    /// 0- and 1-deletion variants of every name of ≥ 5 characters.
+    near: DeleteIndex,
+    /// 0-, 1- and 2-deletion variants of the two-edit targets (long, very popular names):
+    /// small, so the many 2-deletion probes of a query stay in cache.
+    far: DeleteIndex,
 }
 
 impl Index {
@@ -209,7 +215,9 @@ impl Index {
         let mut skeleton_map: FastMap<String, Vec<u32>> = FastMap::default();
         let mut squashed: FastMap<String, Vec<u32>> = FastMap::default();
         let mut words: FastMap<String, Vec<u32>> = FastMap::default();
-        let mut pairs: Vec<(u64, u32)> = Vec::new();
+        let mut py_cores: FastMap<String, Vec<u32>> = FastMap::default();
+        let mut near: Vec<(u64, u32)> = Vec::new();
+        let mut far: Vec<(u64, u32)> = Vec::new();
         for (i, p) in corpus.iter().enumerate() {
             let i = i as u32;
             exact.entry(p.name.clone()).or_insert(i);
@@ -218,50 +226,50 @@ impl Index {
             if let Some(w) = sorted_words(&p.name) {
                 words.entry(w).or_default().push(i);
             }
+            for (core, _) in python_cores(&p.name) {
+                if core.len() >= 3 {
+                    py_cores.entry(core).or_default().push(i);
+                }
+            }
             let b = p.name.as_bytes();
             if b.len() < MIN_EDIT_TARGET_LEN || b.len() > MAX_EDIT_LEN {
                 continue;
             }
-            pairs.push((hash_skipping(b, usize::MAX, usize::MAX), i));
-            let double = b.len() >= MIN_DOUBLE_EDIT_TARGET_LEN && p.rank <= TOP_N;
+            let h = DeleteHasher::new(b);
+            near.push((h.whole(), i));
             for x in 0..b.len() {
-                pairs.push((hash_skipping(b, x, usize::MAX), i));
-                if double {
+                near.push((h.delete1(x), i));
+            }
+            if is_double_target(p) {
+                far.push((h.whole(), i));
+                for x in 0..b.len() {
+                    far.push((h.delete1(x), i));
                     for y in x + 1..b.len() {
-                        pairs.push((hash_skipping(b, x, y), i));
+                        far.push((h.delete2(x, y), i));
                     }
                 }
             }
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut deletes: FastMap<u64, (u32, u32)> = FastMap::default();
-        deletes.reserve(pairs.len());
-        let mut postings = Vec::with_capacity(pairs.len());
-        let mut start = 0usize;
-        while start < pairs.len() {
-            let key = pairs[start].0;
-            let mut end = start;
-            while end < pairs.len() && pairs[end].0 == key {
-                postings.push(pairs[end].1);
-                end += 1;
-            }
-            deletes.insert(key, (start as u32, (end - start) as u32));
-            start = end;
+        Index {
+            corpus,
+            exact,
+            skeleton: skeleton_map,
+            squashed,
+            words,
+            py_cores,
+            near: DeleteIndex::build(near, 22),
+            far: DeleteIndex::build(far, 20),
         }
-        Index { corpus, exact, skeleton: skeleton_map, squashed, words, deletes, postings }
     }
 
     fn get(&self, i: u32) -> Option<&PopularName> {
         self.corpus.get(i as usize)
     }
+}
 
-    fn postings(&self, key: u64) -> &[u32] {
-        match self.deletes.get(&key) {
-            Some(&(s, n)) => self.postings.get(s as usize..(s + n) as usize).unwrap_or(&[]),
-            None => &[],
-        }
-    }
+/// Targets matched at edit distance 2: long (≥ 10 characters) and very popular (top 1,000).
+fn is_double_target(p: &PopularName) -> bool {
+    p.name.len() >= MIN_DOUBLE_EDIT_TARGET_LEN && p.rank <= VERY_POPULAR_N
 }
 
 /// The typosquat / look-alike checker. Build once (`NameChecker::builtin`), check many names.
@@ -323,60 +331,69 @@ impl NameChecker {
         }
         // With include_popular, a popular name is checked only against more popular ones.
         let own_rank = own.and_then(|i| self.index.get(i)).map(|p| p.rank).unwrap_or(u32::MAX);
-        let mut found: Vec<(u32, Transformation)> = Vec::new();
-        let mut add = |i: u32, t: Transformation| {
+        // (target, transformation, "likely": a typing slip / version-digit py word).
+        let mut found: Vec<(u32, Transformation, bool)> = Vec::new();
+        let mut add = |i: u32, t: Transformation, likely: bool| {
             let ok = self.index.get(i).is_some_and(|p| p.rank < own_rank && p.name != n);
             if ok {
-                found.push((i, t));
+                found.push((i, t, likely));
             }
         };
+        let multi_word = n.contains('-');
 
         // Separators only.
-        let sq = squash(&n);
+        let sq = if multi_word { squash(&n) } else { n.clone() };
         for &i in self.index.squashed.get(&sq).into_iter().flatten() {
-            add(i, Transformation::SeparatorChange);
+            add(i, Transformation::SeparatorChange, false);
         }
-        // Look-alike characters, on the spelling as found.
-        let sk = fold::skeleton(original);
-        let sk_lower = fold::skeleton(&n);
-        for &i in self.index.skeleton.get(&sk).into_iter().flatten() {
-            let Some(p) = self.index.get(i) else { continue };
-            if squash(&p.name) == sq {
-                continue; // a separator change, reported above
+        // Look-alike characters, on the spelling as found. Most names have no look-alike
+        // characters at all, and then their skeleton is the squashed name.
+        let plain = original
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1') || b == b'-')
+            && !(n.contains("rn") || n.contains("vv") || n.contains("cl"));
+        let sk = if plain { sq.clone() } else { fold::skeleton(original) };
+        if let Some(targets) = self.index.skeleton.get(&sk) {
+            let sk_lower = fold::skeleton(&n);
+            for &i in targets {
+                let Some(p) = self.index.get(i) else { continue };
+                if squash(&p.name) == sq {
+                    continue; // a separator change, reported above
+                }
+                let (from, to) = differing_part(original, &p.name);
+                // The lowercase form does not look like the target: capitals make the look-alike.
+                if sk_lower != sk {
+                    add(i, Transformation::CaseConfusable { from, to }, true);
+                } else {
+                    add(i, Transformation::Confusable { from, to }, true);
+                }
             }
-            let (from, to) = differing_part(original, &p.name);
-            // The lowercase form does not look like the target: the capitals make the look-alike.
-            if sk_lower != sk {
-                add(i, Transformation::CaseConfusable { from, to });
-            } else {
-                add(i, Transformation::Confusable { from, to });
+        }
+        if multi_word {
+            if let Some(w) = sorted_words(&n) {
+                for &i in self.index.words.get(&w).into_iter().flatten() {
+                    add(i, Transformation::ReorderedWords, false);
+                }
+            }
+            for (i, filler) in self.combos(&n) {
+                add(i, Transformation::Combosquat { filler }, false);
             }
         }
-        // Reordered words.
-        if let Some(w) = sorted_words(&n) {
-            for &i in self.index.words.get(&w).into_iter().flatten() {
-                add(i, Transformation::ReorderedWords);
+        if n.contains("py") || n.len() >= 4 {
+            for (i, strong) in self.python_variants(&n) {
+                add(i, Transformation::PythonPrefixSuffix, strong);
             }
         }
-        // py / python words.
-        for (i, _) in self.python_variants(&n) {
-            add(i, Transformation::PythonPrefixSuffix);
-        }
-        // Combosquats.
-        for (i, filler) in self.combos(&n) {
-            add(i, Transformation::Combosquat { filler });
-        }
-        // Edit distance.
         if n.is_ascii() && n.len() <= MAX_EDIT_LEN {
-            for (i, t) in self.edits(&n) {
-                add(i, t);
+            for (i, t, likely) in self.edits(&n) {
+                add(i, t, likely);
             }
         }
 
         let mut out: Vec<SquatMatch> = Vec::new();
-        for (i, t) in found {
+        for (i, t, likely) in found {
             let Some(p) = self.index.get(i) else { continue };
-            let m = self.score(original, &n, p, t);
+            let m = self.score(original, p, t, likely);
             match out.iter_mut().find(|o| o.imitates == m.imitates) {
                 Some(o) if o.score >= m.score => {}
                 Some(o) => *o = m,
@@ -389,65 +406,33 @@ impl NameChecker {
         out
     }
 
-    /// Popular names reachable by adding, removing or swapping a `py`/`python` word.
-    /// Returns `(index, strong)`: strong when the `py`/`python` word carries version digits
+    /// Popular names reachable by adding, removing or swapping a `py`/`python` word:
+    /// `(index, strong)`, strong when the query's `py`/`python` word carries version digits
     /// (`python3-dateutil`, `py3-requests`), which is how squats dress up; a plain
     /// `python-X` / `X-py` / `pyX` is how many legitimate bindings are named (weak).
     fn python_variants(&self, n: &str) -> Vec<(u32, bool)> {
-        let mut cores: Vec<(String, bool)> = Vec::new();
-        let words: Vec<&str> = n.split('-').collect();
-        let has_digits = |w: &str| w.bytes().any(|b| b.is_ascii_digit());
-        if let (Some(first), Some(rest)) = (words.first(), words.get(1..).filter(|r| !r.is_empty())) {
-            if is_py_word(first) {
-                cores.push((rest.join("-"), has_digits(first)));
+        let mut out = Vec::new();
+        let cores = python_cores(n);
+        if cores.is_empty() {
+            // No py word: does a popular `python-X` / `X-py` / `pyX` have this core?
+            if n.len() >= 4 {
+                for &i in self.index.py_cores.get(n).into_iter().flatten() {
+                    out.push((i, false));
+                }
             }
+            return out;
         }
-        if let (Some(last), Some(rest)) =
-            (words.last(), words.get(..words.len().saturating_sub(1)).filter(|r| !r.is_empty()))
-        {
-            if is_py_word(last) {
-                cores.push((rest.join("-"), has_digits(last)));
-            }
-        }
-        // Glued prefix: python3dateutil, py3requests (strong), pyredis (weak).
-        let glued = n.strip_prefix("python").or_else(|| n.strip_prefix("py"));
-        if let Some(rest) = glued.filter(|_| !words.first().is_some_and(|w| is_py_word(w))) {
-            let core = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-            let digits = core.len() < rest.len();
-            cores.push((core.trim_start_matches('-').to_string(), digits));
-        }
-        let no_py_word = cores.is_empty();
-        if no_py_word {
-            cores.push((n.to_string(), false));
-        }
-        let mut out: Vec<(u32, bool)> = Vec::new();
         for (core, strong) in cores {
-            if core.len() < 3 || core.split('-').any(is_py_word) {
+            if core.len() < 3 {
                 continue;
             }
-            let mut candidates = vec![
-                format!("python-{core}"),
-                format!("py-{core}"),
-                format!("py{core}"),
-                format!("python{core}"),
-                format!("{core}-python"),
-                format!("{core}-py"),
-                format!("{core}py"),
-            ];
-            if !no_py_word {
-                candidates.push(core.clone());
-            }
-            for c in candidates {
-                if c == n {
-                    continue;
-                }
-                if let Some(&i) = self.index.exact.get(&c) {
-                    // A bare core must be long enough not to be a common word by chance.
-                    if c == core && core.len() < 4 {
-                        continue;
-                    }
+            if core.len() >= 4 {
+                if let Some(&i) = self.index.exact.get(&core) {
                     out.push((i, strong));
                 }
+            }
+            for &i in self.index.py_cores.get(&core).into_iter().flatten() {
+                out.push((i, strong));
             }
         }
         out
@@ -483,24 +468,29 @@ impl NameChecker {
         out
     }
 
-    /// Corpus names within one edit (two for long top names) of `n`, via the deletion index.
-    fn edits(&self, n: &str) -> Vec<(u32, Transformation)> {
+    /// Corpus names within one edit (two for long top names) of `n`, via the deletion indexes.
+    fn edits(&self, n: &str) -> Vec<(u32, Transformation, bool)> {
         let b = n.as_bytes();
         let mut candidates: Vec<u32> = Vec::new();
-        let mut probe = |key: u64| {
-            for &i in self.index.postings(key) {
+        let mut add = |list: &[u32]| {
+            for &i in list {
                 if !candidates.contains(&i) {
                     candidates.push(i);
                 }
             }
         };
-        probe(hash_skipping(b, usize::MAX, usize::MAX));
+        let h = DeleteHasher::new(b);
         let double = b.len() + 2 >= MIN_DOUBLE_EDIT_TARGET_LEN;
-        for x in 0..b.len() {
-            probe(hash_skipping(b, x, usize::MAX));
+        for key in std::iter::once(h.whole()).chain((0..b.len()).map(|x| h.delete1(x))) {
+            add(self.index.near.get(key));
             if double {
+                add(self.index.far.get(key));
+            }
+        }
+        if double {
+            for x in 0..b.len() {
                 for y in x + 1..b.len() {
-                    probe(hash_skipping(b, x, y));
+                    add(self.index.far.get(h.delete2(x, y)));
                 }
             }
         }
@@ -508,18 +498,22 @@ impl NameChecker {
         for i in candidates {
             let Some(p) = self.index.get(i) else { continue };
             let t = p.name.as_bytes();
-            let max = if t.len() >= MIN_DOUBLE_EDIT_TARGET_LEN && p.rank <= TOP_N { 2 } else { 1 };
+            let max = if is_double_target(p) { 2 } else { 1 };
             match osa_distance(b, t, max) {
-                Some(1) => out.push((i, edit_kind(b, t).0)),
-                Some(2) => out.push((i, Transformation::DoubleEdit)),
+                Some(1) => {
+                    let (kind, likely) = edit_kind(b, t);
+                    out.push((i, kind, likely))
+                }
+                Some(2) => out.push((i, Transformation::DoubleEdit, false)),
                 _ => {}
             }
         }
         out
     }
 
-    /// Confidence, score and explanation of one match (the policy in the module docs).
-    fn score(&self, original: &str, n: &str, p: &PopularName, t: Transformation) -> SquatMatch {
+    /// `likely`: for one edit, a typing slip rather than a sibling name ([`edit_kind`]); for
+    /// a `py`/`python` word, one with version digits.
+    fn score(&self, original: &str, p: &PopularName, t: Transformation, likely: bool) -> SquatMatch {
         let top = p.rank <= TOP_N;
         let very = p.rank <= VERY_POPULAR_N;
         let confidence = match &t {
@@ -532,11 +526,7 @@ impl NameChecker {
                 }
             }
             Transformation::PythonPrefixSuffix => {
-                let strong = self
-                    .python_variants(n)
-                    .iter()
-                    .any(|&(i, strong)| strong && self.index.get(i).is_some_and(|q| q == p));
-                if top && strong {
+                if top && likely {
                     Confidence::High
                 } else {
                     Confidence::Medium
@@ -546,7 +536,6 @@ impl NameChecker {
             | Transformation::Deletion
             | Transformation::Substitution
             | Transformation::Transposition => {
-                let likely = edit_kind(n.as_bytes(), p.name.as_bytes()).1;
                 if top && likely && p.name.len() >= MIN_HIGH_EDIT_TARGET_LEN {
                     Confidence::High
                 } else if top {
@@ -614,6 +603,41 @@ impl NameChecker {
     }
 }
 
+/// The name without its `py`/`python` word, with whether that word had version digits:
+/// `python3-dateutil` → `dateutil` (true), `dateutil-py` → `dateutil`, `pyredis` → `redis`.
+/// Empty when the name has no such word.
+fn python_cores(n: &str) -> Vec<(String, bool)> {
+    let mut cores: Vec<(String, bool)> = Vec::new();
+    let has_digits = |w: &str| w.bytes().any(|b| b.is_ascii_digit());
+    let first_end = n.find('-');
+    let last_start = n.rfind('-');
+    if let Some(e) = first_end {
+        let (first, rest) = (n.get(..e).unwrap_or(""), n.get(e + 1..).unwrap_or(""));
+        if is_py_word(first) && !rest.is_empty() {
+            cores.push((rest.to_string(), has_digits(first)));
+        }
+    }
+    if let Some(s) = last_start {
+        let (rest, last) = (n.get(..s).unwrap_or(""), n.get(s + 1..).unwrap_or(""));
+        if is_py_word(last) && !rest.is_empty() {
+            cores.push((rest.to_string(), has_digits(last)));
+        }
+    }
+    // Glued prefix: python3dateutil, py3requests (strong), pyredis (weak).
+    let first_is_word = n.get(..first_end.unwrap_or(n.len())).is_some_and(is_py_word);
+    if !first_is_word {
+        if let Some(rest) = n.strip_prefix("python").or_else(|| n.strip_prefix("py")) {
+            let core = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+            let digits = core.len() < rest.len();
+            let core = core.trim_start_matches('-');
+            if !core.is_empty() {
+                cores.push((core.to_string(), digits));
+            }
+        }
+    }
+    cores
+}
+
 /// `py`, `python`, `py3`, `python3`, `python311`...
 fn is_py_word(w: &str) -> bool {
     let rest = w.strip_prefix("python").or_else(|| w.strip_prefix("py"));
@@ -627,7 +651,6 @@ fn is_py_word(w: &str) -> bool {
 /// `elasticsearch7`) and at either end of the name (plurals, `c`/`a`/`py` prefixes) are how
 /// legitimate related projects are named, so they are not "likely".
 fn edit_kind(found: &[u8], target: &[u8]) -> (Transformation, bool) {
-    use std::cmp::Ordering::*;
     let first_diff = found.iter().zip(target).take_while(|(a, b)| a == b).count();
     let (kind, likely) = edit_kind_at(found, target, first_diff);
     (kind, likely && !in_short_word(target, first_diff))

@@ -65,11 +65,17 @@ pub(super) struct LayerCtx<'a> {
 
 impl LayerCtx<'_> {
     fn error(&self, message: impl std::fmt::Display) -> Error {
-        Error::input(self.image, format!("layer {} ({}): {message}", self.index, self.member))
+        Error::input(
+            self.image,
+            format!("layer {} ({}): {message}", self.index, self.member),
+        )
     }
 
     fn warning(&self, message: impl std::fmt::Display) -> Warning {
-        Warning::new(self.image, format!("layer {} ({}): {message}", self.index, self.member))
+        Warning::new(
+            self.image,
+            format!("layer {} ({}): {message}", self.index, self.member),
+        )
     }
 }
 
@@ -134,7 +140,7 @@ impl<R: Read> Read for Guard<'_, R> {
 enum Decoded<R: BufRead> {
     Plain(R),
     Gzip(MultiGzDecoder<R>),
-    Zstd(Zstd<R>),
+    Zstd(Box<Zstd<R>>),
 }
 
 impl<R: BufRead> Decoded<R> {
@@ -143,7 +149,11 @@ impl<R: BufRead> Decoded<R> {
         Ok(if head.starts_with(&GZIP_MAGIC) {
             Decoded::Gzip(MultiGzDecoder::new(src))
         } else if head.starts_with(&ZSTD_MAGIC) {
-            Decoded::Zstd(Zstd { src, dec: FrameDecoder::new(), in_frame: false })
+            Decoded::Zstd(Box::new(Zstd {
+                src,
+                dec: FrameDecoder::new(),
+                in_frame: false,
+            }))
         } else {
             Decoded::Plain(src)
         })
@@ -177,7 +187,10 @@ struct Zstd<R> {
 }
 
 fn zstd_err(e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("corrupt zstd stream: {e}"))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("corrupt zstd stream: {e}"),
+    )
 }
 
 impl<R: BufRead> Read for Zstd<R> {
@@ -228,7 +241,11 @@ impl<R: BufRead> Read for Zstd<R> {
 pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<LayerContents, Error> {
     let compressed = Rc::new(Cell::new(0u64));
     let trip = Rc::new(Cell::new(None));
-    let meter = Meter { inner: raw, hash: Sha256::new(), count: compressed.clone() };
+    let meter = Meter {
+        inner: raw,
+        hash: Sha256::new(),
+        count: compressed.clone(),
+    };
     let buffered = BufReader::with_capacity(128 * 1024, meter);
     let decoded = Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
     let guard = Guard {
@@ -315,7 +332,11 @@ fn read_entry<R: Read>(
     }
     if let Some(hidden) = base.strip_prefix(WHITEOUT_PREFIX) {
         if !hidden.is_empty() {
-            let target = if dir == "/" { format!("/{hidden}") } else { format!("{dir}/{hidden}") };
+            let target = if dir == "/" {
+                format!("/{hidden}")
+            } else {
+                format!("{dir}/{hidden}")
+            };
             out.whiteouts.push(target);
         }
         return Ok(());
@@ -323,7 +344,11 @@ fn read_entry<R: Read>(
     let header = entry.header();
     let mode = header.mode().unwrap_or(0) & 0o7777;
     let size = entry.size();
-    let link = || entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+    let link = || {
+        entry
+            .link_name_bytes()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     let kind = match header.entry_type() {
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
             EntryKind::File
@@ -332,7 +357,8 @@ fn read_entry<R: Read>(
         tar::EntryType::Symlink => match link() {
             Some(t) if !t.is_empty() => EntryKind::Symlink(t),
             _ => {
-                out.warnings.push(ctx.warning(format!("symlink {path:?} has no target; skipped")));
+                out.warnings
+                    .push(ctx.warning(format!("symlink {path:?} has no target; skipped")));
                 return Ok(());
             }
         },
@@ -362,6 +388,94 @@ fn read_entry<R: Read>(
         content = Some(Arc::from(buf));
     }
     let size = if kind == EntryKind::File { size } else { 0 };
-    out.entries.push(LayerEntry { path, kind, size, mode, content });
+    out.entries.push(LayerEntry {
+        path,
+        kind,
+        size,
+        mode,
+        content,
+    });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, c) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(c.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, p, *c).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn scan(blob: &[u8], limits: &Limits) -> Result<LayerContents, Error> {
+        let total = AtomicU64::new(0);
+        let keep = |_: &str, _: u64| true;
+        let ctx = LayerCtx {
+            image: "img",
+            index: 0,
+            member: "m",
+            limits,
+            total: &total,
+            keep: &keep,
+        };
+        scan_layer(&mut &blob[..], &ctx)
+    }
+
+    #[test]
+    fn zstd_frames_and_skippable_frames() {
+        let data = tar_of(&[("a.txt", b"hello"), ("b.txt", &[7u8; 70_000])]);
+        let (one, two) = data.split_at(1000);
+        let mut blob = Vec::new();
+        ruzstd::encoding::compress(one, &mut blob, ruzstd::encoding::CompressionLevel::Fastest);
+        // A skippable frame (zstd:chunked puts its table of contents in one).
+        blob.write_all(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3])
+            .unwrap();
+        ruzstd::encoding::compress(two, &mut blob, ruzstd::encoding::CompressionLevel::Fastest);
+        let out = scan(&blob, &Limits::default()).unwrap();
+        let names: Vec<&str> = out.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(names, vec!["/a.txt", "/b.txt"]);
+        assert_eq!(
+            out.entries[1].content.as_deref().map(<[u8]>::len),
+            Some(70_000)
+        );
+        assert_eq!(
+            out.diff_id,
+            format!("sha256:{}", hex::encode(Sha256::digest(&data)))
+        );
+        assert_eq!(
+            out.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&blob)))
+        );
+    }
+
+    #[test]
+    fn oversized_files_are_listed_not_kept() {
+        let data = tar_of(&[("big", &[1u8; 5000])]);
+        let limits = Limits {
+            max_file_read: 100,
+            ..Limits::default()
+        };
+        let out = scan(&data, &limits).unwrap();
+        assert_eq!(out.entries[0].size, 5000);
+        assert!(out.entries[0].content.is_none());
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let err = scan(
+            &[0x28, 0xb5, 0x2f, 0xfd, 0xff, 0xff, 0xff],
+            &Limits::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("layer 0 (m)"), "{err}");
+        assert!(scan(&[0x1f, 0x8b, 0, 0], &Limits::default()).is_err());
+    }
 }

@@ -164,7 +164,10 @@ mod tests {
         assert!(blob_member(&format!("sha256:{hex}")).is_ok());
         assert!(blob_member("sha256:../../etc/passwd").is_err());
         assert!(blob_member("sha512:abc").is_err());
-        assert_eq!(digest_from_member(&format!("{hex}.json")), Some(format!("sha256:{hex}")));
+        assert_eq!(
+            digest_from_member(&format!("{hex}.json")),
+            Some(format!("sha256:{hex}"))
+        );
         assert_eq!(digest_from_member("abc/layer.tar"), None);
         assert_eq!(normalize_ref("docker.io/library/python"), "python:latest");
         assert_eq!(normalize_ref("python:3"), "python:3");

@@ -139,10 +139,24 @@ struct Candidate<T> {
 
 impl<T> Candidate<T> {
     fn label(&self) -> String {
-        let name = self.names.first().cloned().unwrap_or_else(|| "<untagged>".into());
-        let digest = self.digests.first().map(|d| d.chars().take(19).collect::<String>());
-        let platform = self.platform.as_ref().map(|(os, arch)| format!(" {os}/{arch}"));
-        format!("{name}{}{}", digest.map(|d| format!(" ({d})")).unwrap_or_default(), platform.unwrap_or_default())
+        let name = self
+            .names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "<untagged>".into());
+        let digest = self
+            .digests
+            .first()
+            .map(|d| d.chars().take(19).collect::<String>());
+        let platform = self
+            .platform
+            .as_ref()
+            .map(|(os, arch)| format!(" {os}/{arch}"));
+        format!(
+            "{name}{}{}",
+            digest.map(|d| format!(" ({d})")).unwrap_or_default(),
+            platform.unwrap_or_default()
+        )
     }
 
     fn matches(&self, reference: &str) -> bool {
@@ -177,11 +191,23 @@ fn host_platform() -> (&'static str, &'static str) {
 
 /// Pick one image: by reference when given; otherwise the only one, or the one for this
 /// machine's platform; otherwise an error listing what is there.
-fn choose<T>(mut cands: Vec<Candidate<T>>, reference: Option<&str>, display: &str) -> Result<T, Error> {
+fn choose<T>(
+    mut cands: Vec<Candidate<T>>,
+    reference: Option<&str>,
+    display: &str,
+) -> Result<T, Error> {
     if cands.is_empty() {
-        return Err(Error::input(display, "holds no image (the manifest list is empty)"));
+        return Err(Error::input(
+            display,
+            "holds no image (the manifest list is empty)",
+        ));
     }
-    let listing = |c: &[Candidate<T>]| c.iter().map(Candidate::label).collect::<Vec<_>>().join(", ");
+    let listing = |c: &[Candidate<T>]| {
+        c.iter()
+            .map(Candidate::label)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let all = listing(&cands);
     if let Some(r) = reference {
         cands.retain(|c| c.matches(r));
@@ -197,7 +223,11 @@ fn choose<T>(mut cands: Vec<Candidate<T>>, reference: Option<&str>, display: &st
         let native: Vec<usize> = cands
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.platform.as_ref().is_some_and(|(o, a)| o == os && a == arch))
+            .filter(|(_, c)| {
+                c.platform
+                    .as_ref()
+                    .is_some_and(|(o, a)| o == os && a == arch)
+            })
             .map(|(i, _)| i)
             .collect();
         if let [i] = native[..] {
@@ -212,12 +242,22 @@ fn choose<T>(mut cands: Vec<Candidate<T>>, reference: Option<&str>, display: &st
             ),
         ));
     }
-    cands.pop().map(|c| c.item).ok_or_else(|| Error::input(display, "holds no image"))
+    cands
+        .pop()
+        .map(|c| c.item)
+        .ok_or_else(|| Error::input(display, "holds no image"))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], member: &str, display: &str) -> Result<T, Error> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    member: &str,
+    display: &str,
+) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| {
-        Error::input(display, format!("malformed {member}: {e}; the image is corrupt, re-export it"))
+        Error::input(
+            display,
+            format!("malformed {member}: {e}; the image is corrupt, re-export it"),
+        )
     })
 }
 
@@ -254,13 +294,23 @@ fn plan_docker(store: &Store, reference: Option<&str>, display: &str) -> Result<
         .collect();
     let entry = choose(cands, reference, display)?;
     let missing = |m: &str| {
-        Error::input(display, format!("missing blob {m:?} named by manifest.json; the image is incomplete, re-export it"))
+        Error::input(
+            display,
+            format!(
+                "missing blob {m:?} named by manifest.json; the image is incomplete, re-export it"
+            ),
+        )
     };
-    let config_member = store.canonical(&entry.config).ok_or_else(|| missing(&entry.config))?;
+    let config_member = store
+        .canonical(&entry.config)
+        .ok_or_else(|| missing(&entry.config))?;
     let mut layers = Vec::new();
     for l in &entry.layers {
         let member = store.canonical(l).ok_or_else(|| missing(l))?;
-        layers.push(PlannedLayer { expected_digest: digest_from_member(&member), member });
+        layers.push(PlannedLayer {
+            expected_digest: digest_from_member(&member),
+            member,
+        });
     }
     Ok(Plan {
         repo_tags: entry.repo_tags.unwrap_or_default(),
@@ -283,13 +333,20 @@ fn collect_manifests(
     for d in index.manifests {
         let mut names = inherited.to_vec();
         if let Some(a) = &d.annotations {
-            for key in ["io.containerd.image.name", "org.opencontainers.image.ref.name"] {
+            // Inserted in front, so the full name (containerd's) comes first: it is what is
+            // shown to the user.
+            for key in [
+                "org.opencontainers.image.ref.name",
+                "io.containerd.image.name",
+            ] {
                 if let Some(v) = a.get(key) {
                     names.insert(0, v.clone());
                 }
             }
             // BuildKit attestations are manifests too, but not images.
-            if a.get("vnd.docker.reference.type").is_some_and(|t| t == "attestation-manifest") {
+            if a.get("vnd.docker.reference.type")
+                .is_some_and(|t| t == "attestation-manifest")
+            {
                 continue;
             }
         }
@@ -299,17 +356,26 @@ fn collect_manifests(
                 return Err(Error::input(display, "image indexes nested too deep"));
             }
             let bytes = read_verified(store, &d.digest, "image index", display)?;
-            let nested: OciIndex = parse_json(&bytes, &format!("image index {}", d.digest), display)?;
+            let nested: OciIndex =
+                parse_json(&bytes, &format!("image index {}", d.digest), display)?;
             collect_manifests(store, nested, &names, depth + 1, display, out)?;
             continue;
         }
         let platform = d.platform.as_ref().map(|p| {
-            (p.os.clone().unwrap_or_default(), p.architecture.clone().unwrap_or_default())
+            (
+                p.os.clone().unwrap_or_default(),
+                p.architecture.clone().unwrap_or_default(),
+            )
         });
         if platform.as_ref().is_some_and(|(os, _)| os == "unknown") {
             continue;
         }
-        out.push(Candidate { names, digests: vec![d.digest.clone()], platform, item: d });
+        out.push(Candidate {
+            names,
+            digests: vec![d.digest.clone()],
+            platform,
+            item: d,
+        });
     }
     Ok(())
 }
@@ -320,21 +386,34 @@ fn plan_oci(store: &Store, reference: Option<&str>, display: &str) -> Result<Pla
     let index: OciIndex = parse_json(&bytes, "index.json", display)?;
     let mut cands = Vec::new();
     collect_manifests(store, index, &[], 0, display, &mut cands)?;
-    let names_of: HashMap<String, Vec<String>> =
-        cands.iter().map(|c| (c.item.digest.clone(), c.names.clone())).collect();
+    let names_of: HashMap<String, Vec<String>> = cands
+        .iter()
+        .map(|c| (c.item.digest.clone(), c.names.clone()))
+        .collect();
     let desc = choose(cands, reference, display)?;
     let bytes = read_verified(store, &desc.digest, "image manifest", display)?;
-    let manifest: OciManifest = parse_json(&bytes, &format!("image manifest {}", desc.digest), display)?;
+    let manifest: OciManifest =
+        parse_json(&bytes, &format!("image manifest {}", desc.digest), display)?;
     let config_member = blob_member(&manifest.config.digest)
         .map_err(|e| Error::input(display, format!("image config: {e}")))?;
     let mut layers = Vec::new();
     for l in &manifest.layers {
-        if l.media_type.as_deref().is_some_and(|m| m.contains("encrypted")) {
-            return Err(Error::input(display, format!("layer {} is encrypted; pyward cannot read it", l.digest)));
+        if l.media_type
+            .as_deref()
+            .is_some_and(|m| m.contains("encrypted"))
+        {
+            return Err(Error::input(
+                display,
+                format!("layer {} is encrypted; pyward cannot read it", l.digest),
+            ));
         }
-        let member = blob_member(&l.digest).map_err(|e| Error::input(display, format!("layer: {e}")))?;
+        let member =
+            blob_member(&l.digest).map_err(|e| Error::input(display, format!("layer: {e}")))?;
         let member = store.canonical(&member).ok_or_else(|| {
-            Error::input(display, format!("missing layer blob {member:?}; the image is incomplete, re-export it"))
+            Error::input(
+                display,
+                format!("missing layer blob {member:?}; the image is incomplete, re-export it"),
+            )
         })?;
         if let (Some(want), Some(have)) = (l.size, store.size(&member)) {
             if want != have {
@@ -344,7 +423,10 @@ fn plan_oci(store: &Store, reference: Option<&str>, display: &str) -> Result<Pla
                 ));
             }
         }
-        layers.push(PlannedLayer { member, expected_digest: Some(l.digest.clone()) });
+        layers.push(PlannedLayer {
+            member,
+            expected_digest: Some(l.digest.clone()),
+        });
     }
     // Tags: full image names (`io.containerd.image.name`) when present.
     let repo_tags = names_of
@@ -383,7 +465,14 @@ fn scan_layers(
             .par_iter()
             .map(|&(i, member)| {
                 let mut r = store.open_member(member, display)?;
-                let ctx = LayerCtx { image: display, index: i, member, limits, total: &total, keep };
+                let ctx = LayerCtx {
+                    image: display,
+                    index: i,
+                    member,
+                    limits,
+                    total: &total,
+                    keep,
+                };
                 let contents = scan_layer(&mut r, &ctx)?;
                 Ok((member.to_string(), contents))
             })
@@ -394,7 +483,14 @@ fn scan_layers(
         let index_of: HashMap<&str, usize> = first.iter().map(|&(i, m)| (m, i)).collect();
         store.stream_members(&wanted, display, |member, reader| {
             let i = index_of.get(member).copied().unwrap_or(0);
-            let ctx = LayerCtx { image: display, index: i, member, limits, total: &total, keep };
+            let ctx = LayerCtx {
+                image: display,
+                index: i,
+                member,
+                limits,
+                total: &total,
+                keep,
+            };
             let contents = scan_layer(reader, &ctx)?;
             by_member.insert(member.to_string(), contents);
             Ok(())
@@ -404,7 +500,13 @@ fn scan_layers(
         .iter()
         .map(|l| {
             by_member.get(&l.member).cloned().ok_or_else(|| {
-                Error::input(display, format!("missing layer blob {:?}; the image is incomplete, re-export it", l.member))
+                Error::input(
+                    display,
+                    format!(
+                        "missing layer blob {:?}; the image is incomplete, re-export it",
+                        l.member
+                    ),
+                )
             })
         })
         .collect()
@@ -444,9 +546,16 @@ pub fn open(
             ));
         }
     }
-    let config: ImageConfig =
-        parse_json(&config_bytes, &format!("image config {}", plan.config_member), &display)?;
-    let diff_ids = config.rootfs.as_ref().map(|r| r.diff_ids.clone()).unwrap_or_default();
+    let config: ImageConfig = parse_json(
+        &config_bytes,
+        &format!("image config {}", plan.config_member),
+        &display,
+    )?;
+    let diff_ids = config
+        .rootfs
+        .as_ref()
+        .map(|r| r.diff_ids.clone())
+        .unwrap_or_default();
     if diff_ids.len() != plan.layers.len() {
         warnings.push(Warning::new(
             &display,
@@ -525,11 +634,18 @@ pub fn open(
         },
         history,
         user: cfg.user.filter(|u| !u.is_empty()),
-        exposed_ports: cfg.exposed_ports.map(|p| p.into_keys().collect()).unwrap_or_default(),
+        exposed_ports: cfg
+            .exposed_ports
+            .map(|p| p.into_keys().collect())
+            .unwrap_or_default(),
         env: cfg.env.unwrap_or_default(),
         entrypoint: cfg.entrypoint.unwrap_or_default(),
         cmd: cfg.cmd.unwrap_or_default(),
-        labels: cfg.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
+        labels: cfg
+            .labels
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
     };
     Ok(Image { tree, meta })
 }
@@ -566,7 +682,11 @@ mod tests {
     use super::*;
 
     fn h(cmd: &str, empty: bool) -> HistoryEntry {
-        HistoryEntry { created_by: Some(cmd.into()), empty_layer: empty, ..Default::default() }
+        HistoryEntry {
+            created_by: Some(cmd.into()),
+            empty_layer: empty,
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -11,7 +11,11 @@ type Squashed = BTreeMap<String, (FileEntry, Option<Arc<[u8]>>)>;
 
 /// Remove every path strictly under `dir` added by a layer below `layer`.
 fn remove_under(map: &mut Squashed, dir: &str, layer: usize) {
-    let prefix = if dir == "/" { "/".to_string() } else { format!("{dir}/") };
+    let prefix = if dir == "/" {
+        "/".to_string()
+    } else {
+        format!("{dir}/")
+    };
     let doomed: Vec<String> = map
         .range(prefix.clone()..)
         .take_while(|(k, _)| k.starts_with(&prefix))
@@ -31,7 +35,10 @@ pub(super) fn squash(layers: Vec<LayerContents>) -> (Vec<FileEntry>, HashMap<Str
             remove_under(&mut map, dir, index);
         }
         for path in &layer.whiteouts {
-            if map.get(path).is_some_and(|(e, _)| e.layer.is_some_and(|l| l < index)) {
+            if map
+                .get(path)
+                .is_some_and(|(e, _)| e.layer.is_some_and(|l| l < index))
+            {
                 map.remove(path);
             }
             remove_under(&mut map, path, index);
@@ -68,17 +75,36 @@ mod tests {
     use super::*;
 
     fn file(path: &str) -> LayerEntry {
-        LayerEntry { path: path.into(), kind: EntryKind::File, size: 1, mode: 0o644, content: None }
+        LayerEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            size: 1,
+            mode: 0o644,
+            content: None,
+        }
     }
 
     fn dir(path: &str) -> LayerEntry {
-        LayerEntry { path: path.into(), kind: EntryKind::Dir, size: 0, mode: 0o755, content: None }
+        LayerEntry {
+            path: path.into(),
+            kind: EntryKind::Dir,
+            size: 0,
+            mode: 0o755,
+            content: None,
+        }
     }
 
     #[test]
     fn whiteouts_opaques_and_replacement() {
         let l0 = LayerContents {
-            entries: vec![dir("/a"), file("/a/x"), file("/a/y"), dir("/b"), file("/b/z"), file("/c")],
+            entries: vec![
+                dir("/a"),
+                file("/a/x"),
+                file("/a/y"),
+                dir("/b"),
+                file("/b/z"),
+                file("/c"),
+            ],
             ..Default::default()
         };
         let l1 = LayerContents {
@@ -97,7 +123,12 @@ mod tests {
             entries.iter().map(|e| (e.path.as_str(), e.layer)).collect();
         assert_eq!(
             got,
-            vec![("/a", Some(0)), ("/a/top", Some(2)), ("/b", Some(1)), ("/c", Some(1))]
+            vec![
+                ("/a", Some(0)),
+                ("/a/top", Some(2)),
+                ("/b", Some(1)),
+                ("/c", Some(1))
+            ]
         );
     }
 }

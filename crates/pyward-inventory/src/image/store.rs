@@ -21,6 +21,7 @@ pub(super) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// total of them: enough for manifests and configs, never for layers.
 const SMALL_MEMBER: u64 = 8 * 1024 * 1024;
 const SMALL_TOTAL: u64 = 64 * 1024 * 1024;
+const SMALL_BLOB: u64 = 1024 * 1024;
 
 /// How many links between members (`<id>/layer.tar` → `../<other>/layer.tar`, as legacy
 /// `docker save` writes for shared layers) are followed before giving up.
@@ -43,9 +44,16 @@ pub(super) enum Store {
     /// An OCI layout folder.
     Dir { root: PathBuf },
     /// A plain tarball, indexed.
-    Tar { file: PathBuf, members: HashMap<String, Slot> },
+    Tar {
+        file: PathBuf,
+        members: HashMap<String, Slot>,
+    },
     /// A gzip-compressed tarball: member names and the small members' bytes.
-    GzTar { file: PathBuf, members: HashMap<String, Slot>, small: HashMap<String, Vec<u8>> },
+    GzTar {
+        file: PathBuf,
+        members: HashMap<String, Slot>,
+        small: HashMap<String, Vec<u8>>,
+    },
 }
 
 /// A member name in the form used as index key: relative, `/`-separated, no `./`.
@@ -86,7 +94,13 @@ fn looks_like_tar(r: &mut impl Read) -> bool {
     let sum: u32 = block
         .iter()
         .enumerate()
-        .map(|(i, b)| if (148..156).contains(&i) { u32::from(b' ') } else { u32::from(*b) })
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(*b)
+            }
+        })
         .sum();
     sum == stored
 }
@@ -150,7 +164,9 @@ impl RawMember {
             kind: entry.header().entry_type(),
             offset: entry.raw_file_position(),
             size: entry.size(),
-            link: entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()),
+            link: entry
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned()),
         }
     }
 
@@ -159,9 +175,10 @@ impl RawMember {
     fn into_slot(self) -> Option<(String, Slot)> {
         let key = member_key(&self.name)?;
         let slot = match self.kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
-                Slot::Data(Member { offset: self.offset, size: self.size })
-            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => Slot::Data(Member {
+                offset: self.offset,
+                size: self.size,
+            }),
             tar::EntryType::Symlink | tar::EntryType::Link => {
                 let target = self.link.unwrap_or_default();
                 // Symlinks are relative to the member's folder, hard links to the root.
@@ -180,19 +197,24 @@ impl RawMember {
 }
 
 /// Whether a member of a gzip-compressed tarball may be a manifest, index or config.
+/// Blobs (configs, manifests, indexes, but also small layers) are kept only up to
+/// [`SMALL_BLOB`], so small layers cannot crowd the metadata out of [`SMALL_TOTAL`].
 fn keep_small(key: &str, size: u64) -> bool {
-    size <= SMALL_MEMBER
-        && (key.ends_with(".json")
-            || key == "oci-layout"
-            || key == "repositories"
-            || key.starts_with("blobs/"))
+    if key.starts_with("blobs/") {
+        size <= SMALL_BLOB
+    } else {
+        size <= SMALL_MEMBER
+            && (key.ends_with(".json") || key == "oci-layout" || key == "repositories")
+    }
 }
 
 impl Store {
     /// Index the outer container of an image.
     pub(super) fn open(path: &Path, is_dir: bool, limits: &Limits) -> Result<Store, Error> {
         if is_dir {
-            return Ok(Store::Dir { root: path.to_path_buf() });
+            return Ok(Store::Dir {
+                root: path.to_path_buf(),
+            });
         }
         let corrupt = |e: std::io::Error| {
             Error::input(
@@ -207,12 +229,17 @@ impl Store {
         let mut small = HashMap::new();
         let mut small_total = 0u64;
         let mut count = 0u64;
-        let mut add = |members: &mut HashMap<String, Slot>, raw: RawMember| -> Result<Option<String>, Error> {
+        let mut add = |members: &mut HashMap<String, Slot>,
+                       raw: RawMember|
+         -> Result<Option<String>, Error> {
             count += 1;
             if count > limits.max_entries {
                 return Err(Error::input(
                     path.display(),
-                    format!("more than {} members in the image tarball", limits.max_entries),
+                    format!(
+                        "more than {} members in the image tarball",
+                        limits.max_entries
+                    ),
                 ));
             }
             Ok(raw.into_slot().map(|(key, slot)| {
@@ -221,10 +248,21 @@ impl Store {
             }))
         };
         if gz {
+            let mut unpacked = 0u64;
             let mut ar = tar::Archive::new(MultiGzDecoder::new(BufReader::new(file)));
             for entry in ar.entries().map_err(corrupt)? {
                 let mut entry = entry.map_err(corrupt)?;
                 let size = entry.size();
+                unpacked = unpacked.saturating_add(size);
+                if unpacked > limits.max_total_uncompressed {
+                    return Err(Error::input(
+                        path.display(),
+                        format!(
+                            "the tarball unpacks to more than {} bytes (limit); refusing to read further",
+                            limits.max_total_uncompressed
+                        ),
+                    ));
+                }
                 if let Some(key) = add(&mut members, RawMember::of(&entry))? {
                     if keep_small(&key, size) && small_total + size <= SMALL_TOTAL {
                         let mut buf = Vec::with_capacity(size as usize);
@@ -237,7 +275,11 @@ impl Store {
                     }
                 }
             }
-            Ok(Store::GzTar { file: path.to_path_buf(), members, small })
+            Ok(Store::GzTar {
+                file: path.to_path_buf(),
+                members,
+                small,
+            })
         } else {
             let mut ar = tar::Archive::new(BufReader::new(file));
             for entry in ar.entries_with_seek().map_err(corrupt)? {
@@ -255,7 +297,10 @@ impl Store {
                 }
                 add(&mut members, RawMember::of(&entry))?;
             }
-            Ok(Store::Tar { file: path.to_path_buf(), members })
+            Ok(Store::Tar {
+                file: path.to_path_buf(),
+                members,
+            })
         }
     }
 
@@ -281,8 +326,10 @@ impl Store {
         let key = member_key(name)?;
         match self {
             Store::Dir { root } => {
-                let p = self.dir_path(root, &key).ok()?;
-                p.is_file().then_some(key)
+                // Existence only; `open_member` refuses symlinks with a clear message.
+                std::fs::symlink_metadata(root.join(&key))
+                    .is_ok()
+                    .then_some(key)
             }
             Store::Tar { members, .. } | Store::GzTar { members, .. } => {
                 Self::resolve(members, &key).map(|(k, _)| k)
@@ -308,7 +355,11 @@ impl Store {
     pub(super) fn size(&self, name: &str) -> Option<u64> {
         let key = self.canonical(name)?;
         match self {
-            Store::Dir { root } => std::fs::metadata(root.join(&key)).ok().map(|m| m.len()),
+            // Regular files only: a symlinked blob is refused when opened, with its reason.
+            Store::Dir { root } => std::fs::symlink_metadata(root.join(&key))
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len()),
             Store::Tar { members, .. } | Store::GzTar { members, .. } => {
                 Self::resolve(members, &key)?.1.map(|m| m.size)
             }
@@ -340,8 +391,12 @@ impl Store {
                 let (_, m) = Self::resolve(members, &key).ok_or_else(missing)?;
                 let m = m.ok_or_else(missing)?;
                 let mut f = File::open(file).map_err(|e| Error::io(file, e))?;
-                f.seek(SeekFrom::Start(m.offset)).map_err(|e| Error::io(file, e))?;
-                Ok(Box::new(BufReader::with_capacity(256 * 1024, f.take(m.size))))
+                f.seek(SeekFrom::Start(m.offset))
+                    .map_err(|e| Error::io(file, e))?;
+                Ok(Box::new(BufReader::with_capacity(
+                    256 * 1024,
+                    f.take(m.size),
+                )))
             }
             Store::GzTar { .. } => Err(Error::input(
                 display,
@@ -351,11 +406,19 @@ impl Store {
     }
 
     /// A small member (manifest, index, config) read into memory, at most `limit` bytes.
-    pub(super) fn read_small(&self, name: &str, limit: u64, display: &str) -> Result<Vec<u8>, Error> {
+    pub(super) fn read_small(
+        &self,
+        name: &str,
+        limit: u64,
+        display: &str,
+    ) -> Result<Vec<u8>, Error> {
         if let Store::GzTar { members, small, .. } = self {
             let key = member_key(name).unwrap_or_default();
             let (key, _) = Self::resolve(members, &key).ok_or_else(|| {
-                Error::input(display, format!("missing {name:?}: the image is incomplete; re-export it"))
+                Error::input(
+                    display,
+                    format!("missing {name:?}: the image is incomplete; re-export it"),
+                )
             })?;
             return small.get(&key).cloned().ok_or_else(|| {
                 Error::input(
@@ -398,17 +461,26 @@ impl Store {
         mut f: impl FnMut(&str, &mut dyn Read) -> Result<(), Error>,
     ) -> Result<(), Error> {
         let Store::GzTar { file, .. } = self else {
-            return Err(Error::input(display, "internal: only gzip tarballs are streamed"));
+            return Err(Error::input(
+                display,
+                "internal: only gzip tarballs are streamed",
+            ));
         };
         let corrupt = |e: std::io::Error| {
-            Error::input(display, format!("corrupt or truncated image tarball ({e}); re-export it"))
+            Error::input(
+                display,
+                format!("corrupt or truncated image tarball ({e}); re-export it"),
+            )
         };
         let f_in = File::open(file).map_err(|e| Error::io(file, e))?;
         let mut ar = tar::Archive::new(MultiGzDecoder::new(BufReader::new(f_in)));
         let mut seen = HashSet::new();
         for entry in ar.entries().map_err(corrupt)? {
             let mut entry = entry.map_err(corrupt)?;
-            if !matches!(entry.header().entry_type(), tar::EntryType::Regular | tar::EntryType::Continuous) {
+            if !matches!(
+                entry.header().entry_type(),
+                tar::EntryType::Regular | tar::EntryType::Continuous
+            ) {
                 continue;
             }
             let Some(key) = member_key(&String::from_utf8_lossy(&entry.path_bytes())) else {
