@@ -206,7 +206,6 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 pub fn import(db_path: &Path, source: &Path) -> Result<ImportStats, IntelError> {
     let meta = fs::metadata(source).map_err(|e| IntelError::io(source, e))?;
     let mut stats = ImportStats { source: source.display().to_string(), ..Default::default() };
-    let mut docs: Vec<(String, Vec<u8>)> = Vec::new();
     let kind = if meta.is_dir() {
         SourceKind::Folder
     } else if meta.is_file() {
@@ -218,6 +217,11 @@ pub fn import(db_path: &Path, source: &Path) -> Result<ImportStats, IntelError> 
         ));
     };
 
+    // Open a zip before creating the database, so that a bad source writes nothing.
+    let zip = match kind {
+        SourceKind::Zip => Some(open_zip(source)?),
+        _ => None,
+    };
     if let Some(parent) = db_path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(|e| IntelError::io(parent, e))?;
     }
@@ -230,14 +234,14 @@ pub fn import(db_path: &Path, source: &Path) -> Result<ImportStats, IntelError> 
         };
         match kind {
             SourceKind::Folder => walk_folder(source, &mut stats, &mut store)?,
-            SourceKind::Zip => read_zip(source, &mut stats, &mut store)?,
-            SourceKind::Json => {
-                let bytes = read_capped(source, &mut stats)?;
-                if let Some(bytes) = bytes {
-                    docs.push((source.display().to_string(), bytes));
+            SourceKind::Zip => {
+                if let Some(zip) = zip {
+                    read_zip(source, zip, &mut stats, &mut store)?
                 }
-                for (label, bytes) in &docs {
-                    store_json_file(label, bytes, &mut stats, &mut store)?;
+            }
+            SourceKind::Json => {
+                if let Some(bytes) = read_capped(source, &mut stats)? {
+                    store_json_file(&source.display().to_string(), &bytes, &mut stats, &mut store)?;
                 }
             }
         }
@@ -365,9 +369,11 @@ fn is_json_name(name: &str) -> bool {
     name.len() >= 5 && name.get(name.len() - 5..).is_some_and(|ext| ext.eq_ignore_ascii_case(".json"))
 }
 
-fn read_zip(path: &Path, stats: &mut ImportStats, store: &mut Store<'_>) -> Result<(), IntelError> {
+type Zip = zip::ZipArchive<std::io::BufReader<fs::File>>;
+
+fn open_zip(path: &Path) -> Result<Zip, IntelError> {
     let file = fs::File::open(path).map_err(|e| IntelError::io(path, e))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
+    let zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| {
         IntelError::input(path.display(), format!("not a readable zip archive: {e}"))
     })?;
     if zip.len() > MAX_ZIP_ENTRIES {
@@ -376,6 +382,15 @@ fn read_zip(path: &Path, stats: &mut ImportStats, store: &mut Store<'_>) -> Resu
             format!("zip has {} entries, more than the {MAX_ZIP_ENTRIES} accepted", zip.len()),
         ));
     }
+    Ok(zip)
+}
+
+fn read_zip(
+    path: &Path,
+    mut zip: Zip,
+    stats: &mut ImportStats,
+    store: &mut Store<'_>,
+) -> Result<(), IntelError> {
     let mut total: u64 = 0;
     for i in 0..zip.len() {
         let mut entry = match zip.by_index(i) {
@@ -440,7 +455,13 @@ fn store_document(
 ) -> rusqlite::Result<()> {
     stats.documents += 1;
     if !mentions_pypi(bytes) {
-        stats.other_ecosystems += 1;
+        // Not ours; still say so if it is not even JSON.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            stats.bad += 1;
+            stats.warn(label, format!("not valid JSON: {e}"));
+        } else {
+            stats.other_ecosystems += 1;
+        }
         return Ok(());
     }
     let record = match osv::parse(bytes, label) {
