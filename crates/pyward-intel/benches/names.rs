@@ -63,7 +63,9 @@ fn generate(count: usize) -> Vec<String> {
         .map(|i| match i % 3 {
             0 => {
                 let len = 4 + rng.below(17);
-                (0..len).map(|_| ALPHABET[rng.below(ALPHABET.len())] as char).collect()
+                (0..len)
+                    .map(|_| ALPHABET[rng.below(ALPHABET.len())] as char)
+                    .collect()
             }
             1 => popular[rng.below(popular.len())].name.clone(),
             _ => {
@@ -85,7 +87,11 @@ fn main() {
     let checker = NameChecker::builtin(false);
     let _ = checker.check("warm-up");
     let build = t.elapsed();
-    println!("corpus: {} names, index built in {:.1} ms", checker.corpus_len(), build.as_secs_f64() * 1e3);
+    println!(
+        "corpus: {} names, index built in {:.1} ms",
+        checker.corpus_len(),
+        build.as_secs_f64() * 1e3
+    );
 
     let t = Instant::now();
     let flagged_one: usize = names.iter().filter(|n| checker.check(n).is_some()).count();
@@ -96,8 +102,10 @@ fn main() {
     );
 
     let t = Instant::now();
-    let results: Vec<Option<Confidence>> =
-        names.par_iter().map(|n| checker.check(n).map(|m| m.confidence)).collect();
+    let results: Vec<Option<Confidence>> = names
+        .par_iter()
+        .map(|n| checker.check(n).map(|m| m.confidence))
+        .collect();
     let all = t.elapsed().as_secs_f64();
     let by = |c: Confidence| results.iter().filter(|r| **r == Some(c)).count();
     println!(

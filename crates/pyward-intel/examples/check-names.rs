@@ -39,7 +39,10 @@ fn self_check() {
         if let Some(m) = checker.check(&p.name) {
             counts[m.confidence as usize] += 1;
             if m.confidence == Confidence::High {
-                high.push(format!("{} (#{}) -> {} (#{}) {}", p.name, p.rank, m.imitates, m.imitates_rank, m.transformation));
+                high.push(format!(
+                    "{} (#{}) -> {} (#{}) {}",
+                    p.name, p.rank, m.imitates, m.imitates_rank, m.transformation
+                ));
             }
         }
     }

@@ -28,7 +28,9 @@ pub fn analyze(
             push_unique(&mut out, known_malicious(p, r));
         }
         for dep in &p.requires {
-            let Some(dep_name) = requirement_name(dep) else { continue };
+            let Some(dep_name) = requirement_name(dep) else {
+                continue;
+            };
             for r in intel.lookup(dep_name, None) {
                 push_unique(&mut out, malicious_dependency(p, dep_name, r));
             }
@@ -38,8 +40,18 @@ pub fn analyze(
         }
     }
     for (path, layer) in files {
+        // Several records may share a file IOC (jeIlyfish and python3-dateutil do): one
+        // finding per file and IOC, naming every record.
+        let mut by_ioc: Vec<(&str, Vec<&MaliciousRecord>)> = Vec::new();
         for ioc in intel.match_file(path) {
-            let r = ioc.record;
+            match by_ioc.iter_mut().find(|(p, _)| *p == ioc.path) {
+                Some((_, recs)) => recs.push(ioc.record),
+                None => by_ioc.push((ioc.path, vec![ioc.record])),
+            }
+        }
+        for (ioc_path, recs) in by_ioc {
+            let ids: Vec<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+            let pkgs: Vec<String> = recs.iter().map(|r| record_packages(r)).collect();
             let mut f = Finding::new(
                 RULE_IOC_FILE,
                 "files",
@@ -47,18 +59,23 @@ pub fn analyze(
                 Action::Stop,
                 Severity::Critical,
                 format!(
-                    "file {path} matches `{}`, a known indicator of {} ({})",
-                    ioc.path,
-                    r.id,
-                    record_packages(r)
+                    "file {path} matches `{ioc_path}`, a known indicator of {} ({})",
+                    ids.join(", "),
+                    pkgs.join("; ")
                 ),
             )
             .with_mitre([SUPPLY_CHAIN_SOFTWARE])
-            .with_evidence("ioc.file", ioc.path)
-            .with_evidence("record", r.id.clone());
+            .with_evidence("ioc.file", ioc_path);
+            for r in &recs {
+                f = f.with_evidence("record", r.id.clone());
+                for reference in references(r) {
+                    if !f.references.contains(&reference) {
+                        f.references.push(reference);
+                    }
+                }
+            }
             f.path = Some((*path).to_string());
             f.layer = layer.clone();
-            f.references = references(r);
             push_unique(&mut out, f);
         }
     }
@@ -98,8 +115,11 @@ fn with_record_evidence(mut f: Finding, r: &MaliciousRecord) -> Finding {
     if !r.summary.is_empty() {
         f = f.with_evidence("summary", r.summary.clone());
     }
-    let affected: Vec<String> =
-        r.affected.iter().map(|a| format!("{}: {}", a.name, a.affected.describe())).collect();
+    let affected: Vec<String> = r
+        .affected
+        .iter()
+        .map(|a| format!("{}: {}", a.name, a.affected.describe()))
+        .collect();
     f = f.with_evidence("affected", affected.join("; "));
     f = f.with_evidence(
         "source",
@@ -123,7 +143,11 @@ fn known_malicious(p: &Package, r: &MaliciousRecord) -> Finding {
         Some(v) => format!("{} {v}", p.name),
         None => format!("{} (any version)", p.name),
     };
-    let summary = if r.summary.is_empty() { String::new() } else { format!(": {}", r.summary) };
+    let summary = if r.summary.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", r.summary)
+    };
     let f = Finding::new(
         RULE_KNOWN_MALICIOUS,
         "intel",
@@ -144,7 +168,11 @@ fn malicious_dependency(p: &Package, dep: &str, r: &MaliciousRecord) -> Finding 
         "malicious_dependency",
         Action::Stop,
         Severity::Critical,
-        format!("{} depends on {dep}, a known-malicious package ({})", p.display_name(), r.id),
+        format!(
+            "{} depends on {dep}, a known-malicious package ({})",
+            p.display_name(),
+            r.id
+        ),
     )
     .for_package(p)
     .with_mitre([SUPPLY_CHAIN_SOFTWARE])

@@ -49,11 +49,18 @@ mod tests {
         assert_eq!(jelly.iocs.ports, vec![32258]);
         assert_eq!(jelly.iocs.files, vec!["jeIlyfish/_jellyfish.py"]);
         assert_eq!(jelly.source, RecordSource::Builtin);
-        assert!(jelly.published.as_deref().unwrap().starts_with("2019-12-01"));
+        assert!(jelly
+            .published
+            .as_deref()
+            .unwrap()
+            .starts_with("2019-12-01"));
         let dateutil = recs.iter().find(|r| r.id == "PYWARD-2019-0002").unwrap();
         assert!(dateutil.matches("python3-dateutil", Some("2.8.1")));
         assert!(dateutil.details.contains("jeIlyfish"));
-        assert!(dateutil.references.iter().any(|u| u.contains("dateutil/issues/984")));
+        assert!(dateutil
+            .references
+            .iter()
+            .any(|u| u.contains("dateutil/issues/984")));
         assert_eq!(records().len(), recs.len());
     }
 }

@@ -75,7 +75,10 @@ pub struct ImportStats {
 impl ImportStats {
     fn warn(&mut self, input: impl Into<String>, message: impl Into<String>) {
         if self.warnings.len() < MAX_WARNINGS {
-            self.warnings.push(ImportWarning { input: input.into(), message: message.into() });
+            self.warnings.push(ImportWarning {
+                input: input.into(),
+                message: message.into(),
+            });
         }
     }
 }
@@ -102,7 +105,11 @@ impl fmt::Display for ImportStats {
         }
         let shown = self.warnings.len() as u64;
         if self.bad + self.skipped > shown {
-            writeln!(f, "  ({} more warnings not shown)", self.bad + self.skipped - shown)?;
+            writeln!(
+                f,
+                "  ({} more warnings not shown)",
+                self.bad + self.skipped - shown
+            )?;
         }
         Ok(())
     }
@@ -138,10 +145,22 @@ pub struct Status {
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "built-in known-malicious records: {}", self.builtin_records)?;
-        writeln!(f, "popular-name corpus: {} names ({})", self.popular_names, self.popular_corpus)?;
+        writeln!(
+            f,
+            "built-in known-malicious records: {}",
+            self.builtin_records
+        )?;
+        writeln!(
+            f,
+            "popular-name corpus: {} names ({})",
+            self.popular_names, self.popular_corpus
+        )?;
         if !self.database_exists {
-            writeln!(f, "database: {} (not created yet; run `pyward intel import PATH`)", self.database)?;
+            writeln!(
+                f,
+                "database: {} (not created yet; run `pyward intel import PATH`)",
+                self.database
+            )?;
             return Ok(());
         }
         writeln!(f, "database: {}", self.database)?;
@@ -150,8 +169,16 @@ impl fmt::Display for Status {
             "imported records: {} malicious, {} vulnerabilities (not used as malicious), {} withdrawn (not matched)",
             self.imported_malicious, self.imported_vulnerabilities, self.imported_withdrawn
         )?;
-        writeln!(f, "newest record modified: {}", self.newest_modified.as_deref().unwrap_or("-"))?;
-        writeln!(f, "last import: {}", self.last_import.as_deref().unwrap_or("never"))?;
+        writeln!(
+            f,
+            "newest record modified: {}",
+            self.newest_modified.as_deref().unwrap_or("-")
+        )?;
+        writeln!(
+            f,
+            "last import: {}",
+            self.last_import.as_deref().unwrap_or("never")
+        )?;
         for i in &self.imports {
             writeln!(
                 f,
@@ -164,12 +191,17 @@ impl fmt::Display for Status {
 }
 
 fn now() -> String {
-    OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
 /// Compare two OSV timestamps; RFC 3339 parsed when possible, else compared as text.
 fn newer(a: &str, b: &str) -> bool {
-    match (OffsetDateTime::parse(a.trim(), &Rfc3339), OffsetDateTime::parse(b.trim(), &Rfc3339)) {
+    match (
+        OffsetDateTime::parse(a.trim(), &Rfc3339),
+        OffsetDateTime::parse(b.trim(), &Rfc3339),
+    ) {
         (Ok(x), Ok(y)) => x > y,
         _ => a.trim() > b.trim(),
     }
@@ -205,7 +237,10 @@ fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// Nothing is fetched: `source` is a local path.
 pub fn import(db_path: &Path, source: &Path) -> Result<ImportStats, IntelError> {
     let meta = fs::metadata(source).map_err(|e| IntelError::io(source, e))?;
-    let mut stats = ImportStats { source: source.display().to_string(), ..Default::default() };
+    let mut stats = ImportStats {
+        source: source.display().to_string(),
+        ..Default::default()
+    };
     let kind = if meta.is_dir() {
         SourceKind::Folder
     } else if meta.is_file() {
@@ -241,7 +276,12 @@ pub fn import(db_path: &Path, source: &Path) -> Result<ImportStats, IntelError> 
             }
             SourceKind::Json => {
                 if let Some(bytes) = read_capped(source, &mut stats)? {
-                    store_json_file(&source.display().to_string(), &bytes, &mut stats, &mut store)?;
+                    store_json_file(
+                        &source.display().to_string(),
+                        &bytes,
+                        &mut stats,
+                        &mut store,
+                    )?;
                 }
             }
         }
@@ -273,7 +313,10 @@ fn sniff(path: &Path) -> Result<SourceKind, IntelError> {
     if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         return Ok(SourceKind::Zip);
     }
-    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF);
+    let first = head
+        .iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace() && *b != 0xEF && *b != 0xBB && *b != 0xBF);
     match first {
         Some(b'{') | Some(b'[') => Ok(SourceKind::Json),
         _ => Err(IntelError::input(
@@ -287,7 +330,9 @@ fn sniff(path: &Path) -> Result<SourceKind, IntelError> {
 fn read_capped(path: &Path, stats: &mut ImportStats) -> Result<Option<Vec<u8>>, IntelError> {
     let f = fs::File::open(path).map_err(|e| IntelError::io(path, e))?;
     let mut bytes = Vec::new();
-    f.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes).map_err(|e| IntelError::io(path, e))?;
+    f.take(MAX_DOCUMENT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| IntelError::io(path, e))?;
     if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
         stats.skipped += 1;
         stats.warn(path.display().to_string(), "larger than 16 MiB; skipped");
@@ -305,7 +350,10 @@ fn store_json_file(
     stats: &mut ImportStats,
     store: &mut Store<'_>,
 ) -> Result<(), IntelError> {
-    let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace()).and_then(|i| bytes.get(i..));
+    let trimmed = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .and_then(|i| bytes.get(i..));
     if trimmed.is_some_and(|t| t.starts_with(b"[")) {
         match serde_json::from_slice::<Vec<serde_json::Value>>(bytes) {
             Ok(items) => {
@@ -327,7 +375,11 @@ fn store_json_file(
     }
 }
 
-fn walk_folder(root: &Path, stats: &mut ImportStats, store: &mut Store<'_>) -> Result<(), IntelError> {
+fn walk_folder(
+    root: &Path,
+    stats: &mut ImportStats,
+    store: &mut Store<'_>,
+) -> Result<(), IntelError> {
     let mut stack: Vec<(PathBuf, usize)> = vec![(root.to_path_buf(), 0)];
     while let Some((dir, depth)) = stack.pop() {
         let rd = match fs::read_dir(&dir) {
@@ -335,7 +387,10 @@ fn walk_folder(root: &Path, stats: &mut ImportStats, store: &mut Store<'_>) -> R
             Err(e) if depth == 0 => return Err(IntelError::io(&dir, e)),
             Err(e) => {
                 stats.skipped += 1;
-                stats.warn(dir.display().to_string(), format!("cannot read folder: {e}"));
+                stats.warn(
+                    dir.display().to_string(),
+                    format!("cannot read folder: {e}"),
+                );
                 continue;
             }
         };
@@ -351,7 +406,10 @@ fn walk_folder(root: &Path, stats: &mut ImportStats, store: &mut Store<'_>) -> R
             } else if ft.is_dir() {
                 if depth + 1 > MAX_DEPTH {
                     stats.skipped += 1;
-                    stats.warn(path.display().to_string(), "folder nested too deep; skipped");
+                    stats.warn(
+                        path.display().to_string(),
+                        "folder nested too deep; skipped",
+                    );
                 } else {
                     stack.push((path, depth + 1));
                 }
@@ -366,7 +424,10 @@ fn walk_folder(root: &Path, stats: &mut ImportStats, store: &mut Store<'_>) -> R
 }
 
 fn is_json_name(name: &str) -> bool {
-    name.len() >= 5 && name.get(name.len() - 5..).is_some_and(|ext| ext.eq_ignore_ascii_case(".json"))
+    name.len() >= 5
+        && name
+            .get(name.len() - 5..)
+            .is_some_and(|ext| ext.eq_ignore_ascii_case(".json"))
 }
 
 type Zip = zip::ZipArchive<std::io::BufReader<fs::File>>;
@@ -379,7 +440,10 @@ fn open_zip(path: &Path) -> Result<Zip, IntelError> {
     if zip.len() > MAX_ZIP_ENTRIES {
         return Err(IntelError::input(
             path.display(),
-            format!("zip has {} entries, more than the {MAX_ZIP_ENTRIES} accepted", zip.len()),
+            format!(
+                "zip has {} entries, more than the {MAX_ZIP_ENTRIES} accepted",
+                zip.len()
+            ),
         ));
     }
     Ok(zip)
@@ -397,7 +461,10 @@ fn read_zip(
             Ok(e) => e,
             Err(e) => {
                 stats.bad += 1;
-                stats.warn(format!("{}!#{i}", path.display()), format!("unreadable zip entry: {e}"));
+                stats.warn(
+                    format!("{}!#{i}", path.display()),
+                    format!("unreadable zip entry: {e}"),
+                );
                 continue;
             }
         };
@@ -414,12 +481,18 @@ fn read_zip(
         }
         if size > (1 << 20) && size / packed.max(1) > MAX_ZIP_RATIO {
             stats.skipped += 1;
-            stats.warn(label, "compression ratio too high (possible zip bomb); skipped");
+            stats.warn(
+                label,
+                "compression ratio too high (possible zip bomb); skipped",
+            );
             continue;
         }
         let mut bytes = Vec::new();
         // The declared size can lie: cap what is actually inflated.
-        if let Err(e) = (&mut entry).take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes) {
+        if let Err(e) = (&mut entry)
+            .take(MAX_DOCUMENT_BYTES + 1)
+            .read_to_end(&mut bytes)
+        {
             stats.bad += 1;
             stats.warn(label, format!("cannot decompress: {e}"));
             continue;
@@ -477,7 +550,11 @@ fn store_document(
         }
     };
     let stored: Option<Option<String>> = tx
-        .query_row("SELECT modified FROM records WHERE id = ?1", params![record.id], |r| r.get(0))
+        .query_row(
+            "SELECT modified FROM records WHERE id = ?1",
+            params![record.id],
+            |r| r.get(0),
+        )
         .optional()?;
     if let Some(Some(old)) = &stored {
         if record.modified.as_deref().is_none_or(|new| newer(old, new)) {
@@ -543,7 +620,9 @@ fn open_ro(db_path: &Path) -> Result<Connection, IntelError> {
 pub(crate) fn load_malicious(db_path: &Path) -> Result<Vec<MaliciousRecord>, IntelError> {
     let conn = open_ro(db_path)?;
     let mut stmt = conn
-        .prepare("SELECT id, record FROM records WHERE kind = 'malicious' AND withdrawn = 0 ORDER BY id")
+        .prepare(
+            "SELECT id, record FROM records WHERE kind = 'malicious' AND withdrawn = 0 ORDER BY id",
+        )
         .map_err(|e| IntelError::db(db_path, e))?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
@@ -554,7 +633,9 @@ pub(crate) fn load_malicious(db_path: &Path) -> Result<Vec<MaliciousRecord>, Int
         let rec: MaliciousRecord = serde_json::from_str(&json).map_err(|e| {
             IntelError::input(
                 db_path.display(),
-                format!("stored record {id} is corrupt ({e}); delete the database and import again"),
+                format!(
+                    "stored record {id} is corrupt ({e}); delete the database and import again"
+                ),
             )
         })?;
         out.push(rec);
@@ -585,18 +666,29 @@ pub fn status(db_path: &Path) -> Result<Status, IntelError> {
     let conn = open_ro(db_path)?;
     let dberr = |e| IntelError::db(db_path, e);
     let count = |sql: &str| -> Result<u64, IntelError> {
-        conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map(|n| n.max(0) as u64).map_err(dberr)
+        conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(dberr)
     };
-    st.imported_malicious = count("SELECT COUNT(*) FROM records WHERE kind = 'malicious' AND withdrawn = 0")?;
+    st.imported_malicious =
+        count("SELECT COUNT(*) FROM records WHERE kind = 'malicious' AND withdrawn = 0")?;
     st.imported_vulnerabilities =
         count("SELECT COUNT(*) FROM records WHERE kind = 'vulnerability' AND withdrawn = 0")?;
     st.imported_withdrawn = count("SELECT COUNT(*) FROM records WHERE withdrawn = 1")?;
     {
-        let mut stmt = conn.prepare("SELECT modified FROM records WHERE modified IS NOT NULL").map_err(dberr)?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(dberr)?;
+        let mut stmt = conn
+            .prepare("SELECT modified FROM records WHERE modified IS NOT NULL")
+            .map_err(dberr)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(dberr)?;
         for m in rows {
             let m = m.map_err(dberr)?;
-            if st.newest_modified.as_deref().is_none_or(|cur| newer(&m, cur)) {
+            if st
+                .newest_modified
+                .as_deref()
+                .is_none_or(|cur| newer(&m, cur))
+            {
                 st.newest_modified = Some(m);
             }
         }

@@ -27,14 +27,23 @@ pub enum IntelError {
 
 impl IntelError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        IntelError::Io { path: path.into(), source }
+        IntelError::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn db(path: impl Into<PathBuf>, source: rusqlite::Error) -> Self {
-        IntelError::Db { path: path.into(), source }
+        IntelError::Db {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn input(input: impl std::fmt::Display, message: impl Into<String>) -> Self {
-        IntelError::Input { input: input.to_string(), message: message.into() }
+        IntelError::Input {
+            input: input.to_string(),
+            message: message.into(),
+        }
     }
 }

@@ -39,7 +39,11 @@ impl Intel {
         if let Some(p) = db_path.filter(|p| p.exists()) {
             let known: std::collections::HashSet<String> =
                 records.iter().map(|r| r.id.clone()).collect();
-            records.extend(db::load_malicious(p)?.into_iter().filter(|r| !known.contains(&r.id)));
+            records.extend(
+                db::load_malicious(p)?
+                    .into_iter()
+                    .filter(|r| !known.contains(&r.id)),
+            );
         }
         Ok(Intel::from_records(records, db_path.map(Path::to_path_buf)))
     }
@@ -67,9 +71,17 @@ impl Intel {
                 }
             }
         }
-        let builtin =
-            records.iter().filter(|r| r.source == crate::record::RecordSource::Builtin).count();
-        Intel { records, by_name, files, builtin, db_path }
+        let builtin = records
+            .iter()
+            .filter(|r| r.source == crate::record::RecordSource::Builtin)
+            .count();
+        Intel {
+            records,
+            by_name,
+            files,
+            builtin,
+            db_path,
+        }
     }
 
     /// `$PYWARD_DATA_DIR/intel.sqlite`, else `<XDG data dir>/pyward/intel.sqlite`
@@ -96,9 +108,11 @@ impl Intel {
 
     /// Every file IOC with its record.
     pub fn file_iocs(&self) -> impl Iterator<Item = FileIoc<'_>> {
-        self.files
-            .iter()
-            .filter_map(|(p, i)| self.records.get(*i).map(|record| FileIoc { path: p, record }))
+        self.files.iter().filter_map(|(p, i)| {
+            self.records
+                .get(*i)
+                .map(|record| FileIoc { path: p, record })
+        })
     }
 
     /// File IOCs matched by `path`: the path equals the IOC or ends with it at a component
@@ -108,7 +122,9 @@ impl Intel {
         self.file_iocs()
             .filter(|ioc| {
                 path == ioc.path
-                    || path.strip_suffix(ioc.path).is_some_and(|head| head.ends_with(['/', '!']))
+                    || path
+                        .strip_suffix(ioc.path)
+                        .is_some_and(|head| head.ends_with(['/', '!']))
             })
             .collect()
     }

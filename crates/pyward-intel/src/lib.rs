@@ -28,9 +28,7 @@ pub use db::{
 };
 pub use error::IntelError;
 pub use intel::{FileIoc, Intel};
-pub use names::{
-    CheckOptions, Confidence, NameChecker, PopularName, SquatMatch, Transformation,
-};
+pub use names::{CheckOptions, Confidence, NameChecker, PopularName, SquatMatch, Transformation};
 pub use record::{
     Affected, AffectedPackage, Iocs, MaliciousRecord, RangeEvent, RecordKind, RecordSource,
     VersionRange,

@@ -30,7 +30,9 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<Parsed, String> {
 }
 
 pub fn parse_value(v: &Value, file: &str) -> Result<Parsed, String> {
-    let obj = v.as_object().ok_or("not an OSV record: expected a JSON object")?;
+    let obj = v
+        .as_object()
+        .ok_or("not an OSV record: expected a JSON object")?;
     let id = obj
         .get("id")
         .and_then(Value::as_str)
@@ -47,9 +49,18 @@ pub fn parse_value(v: &Value, file: &str) -> Result<Parsed, String> {
     let mut packages = Vec::new();
     for (i, a) in affected.iter().enumerate() {
         let pkg = a.get("package");
-        let eco = pkg.and_then(|p| p.get("ecosystem")).and_then(Value::as_str).unwrap_or("");
+        let eco = pkg
+            .and_then(|p| p.get("ecosystem"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         // OSV ecosystems may carry a suffix (`Debian:11`); PyPI has none, compare the base.
-        if !eco.split(':').next().unwrap_or("").trim().eq_ignore_ascii_case("pypi") {
+        if !eco
+            .split(':')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("pypi")
+        {
             continue;
         }
         let name = pkg
@@ -58,7 +69,10 @@ pub fn parse_value(v: &Value, file: &str) -> Result<Parsed, String> {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| format!("{id}: affected[{i}] has no package name"))?;
-        packages.push(AffectedPackage { name: name.to_string(), affected: parse_affected(a) });
+        packages.push(AffectedPackage {
+            name: name.to_string(),
+            affected: parse_affected(a),
+        });
     }
     if packages.is_empty() {
         return Ok(Parsed::OtherEcosystem);
@@ -68,7 +82,9 @@ pub fn parse_value(v: &Value, file: &str) -> Result<Parsed, String> {
     let details = s("details").unwrap_or_default();
     let aliases = strings(obj.get("aliases"));
     let db = obj.get("database_specific");
-    let origins = db.and_then(|d| d.get("malicious-packages-origins")).and_then(Value::as_array);
+    let origins = db
+        .and_then(|d| d.get("malicious-packages-origins"))
+        .and_then(Value::as_array);
     let is_mal = |x: &str| x.trim().to_ascii_uppercase().starts_with("MAL-");
     let lower = summary.trim().to_ascii_lowercase();
     let kind = if is_mal(id)
@@ -112,7 +128,9 @@ pub fn parse_value(v: &Value, file: &str) -> Result<Parsed, String> {
         affected: packages,
         references,
         iocs,
-        source: RecordSource::Osv { file: file.to_string() },
+        source: RecordSource::Osv {
+            file: file.to_string(),
+        },
         published: s("published"),
         modified: s("modified"),
         withdrawn: s("withdrawn"),
@@ -127,13 +145,24 @@ pub fn parse_value(v: &Value, file: &str) -> Result<Parsed, String> {
 fn parse_affected(a: &Value) -> Affected {
     let versions: Vec<String> = strings(a.get("versions"));
     let mut ranges = Vec::new();
-    for r in a.get("ranges").and_then(Value::as_array).into_iter().flatten() {
+    for r in a
+        .get("ranges")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let ty = r.get("type").and_then(Value::as_str).unwrap_or("");
         if !ty.eq_ignore_ascii_case("ECOSYSTEM") {
             continue;
         }
         let mut events = Vec::new();
-        for e in r.get("events").and_then(Value::as_array).into_iter().flatten().take(MAX_LIST) {
+        for e in r
+            .get("events")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .take(MAX_LIST)
+        {
             let get = |k: &str| e.get(k).and_then(Value::as_str).map(str::to_string);
             if let Some(v) = get("introduced") {
                 events.push(RangeEvent::Introduced(v));
@@ -158,7 +187,13 @@ fn parse_affected(a: &Value) -> Affected {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).take(MAX_LIST).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .take(MAX_LIST)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -190,10 +190,13 @@ impl Affected {
                     return !versions.is_empty() || !ranges.is_empty();
                 };
                 let parsed = Version::from_str(v.trim()).ok();
-                let listed = versions.iter().any(|x| match (&parsed, Version::from_str(x.trim())) {
-                    (Some(p), Ok(x)) => *p == x,
-                    _ => x.trim() == v.trim(),
-                });
+                let listed =
+                    versions
+                        .iter()
+                        .any(|x| match (&parsed, Version::from_str(x.trim())) {
+                            (Some(p), Ok(x)) => *p == x,
+                            _ => x.trim() == v.trim(),
+                        });
                 listed || parsed.is_some_and(|p| ranges.iter().any(|r| r.contains(&p)))
             }
         }
@@ -229,7 +232,10 @@ impl VersionRange {
     /// True if this range says "all versions": introduced 0 and nothing else.
     pub fn is_all(&self) -> bool {
         !self.events.is_empty()
-            && self.events.iter().all(|e| matches!(e, RangeEvent::Introduced(v) if v.trim() == "0"))
+            && self
+                .events
+                .iter()
+                .all(|e| matches!(e, RangeEvent::Introduced(v) if v.trim() == "0"))
     }
 
     /// OSV range evaluation: walk the events in version order; `introduced` turns the range on,
@@ -302,12 +308,18 @@ mod tests {
     use super::*;
 
     fn range(events: Vec<RangeEvent>) -> Affected {
-        Affected::Specific { versions: vec![], ranges: vec![VersionRange { events }] }
+        Affected::Specific {
+            versions: vec![],
+            ranges: vec![VersionRange { events }],
+        }
     }
 
     #[test]
     fn introduced_fixed() {
-        let a = range(vec![RangeEvent::Introduced("1.0".into()), RangeEvent::Fixed("1.2".into())]);
+        let a = range(vec![
+            RangeEvent::Introduced("1.0".into()),
+            RangeEvent::Fixed("1.2".into()),
+        ]);
         assert!(!a.contains(Some("0.9")));
         assert!(a.contains(Some("1.0")));
         assert!(a.contains(Some("1.1")));
@@ -326,7 +338,10 @@ mod tests {
         assert!(a.contains(Some("0.1")));
         assert!(a.contains(Some("2.0")));
         assert!(!a.contains(Some("2.0.1")));
-        let b = range(vec![RangeEvent::Introduced("0".into()), RangeEvent::Limit("3".into())]);
+        let b = range(vec![
+            RangeEvent::Introduced("0".into()),
+            RangeEvent::Limit("3".into()),
+        ]);
         assert!(b.contains(Some("2.9")));
         assert!(!b.contains(Some("3.0")));
     }
@@ -345,7 +360,10 @@ mod tests {
 
     #[test]
     fn explicit_versions_and_bad_versions() {
-        let a = Affected::Specific { versions: vec!["1.0".into(), "weird".into()], ranges: vec![] };
+        let a = Affected::Specific {
+            versions: vec!["1.0".into(), "weird".into()],
+            ranges: vec![],
+        };
         assert!(a.contains(Some("1.0.0")), "PEP 440 equality: 1.0 == 1.0.0");
         assert!(a.contains(Some("weird")));
         assert!(!a.contains(Some("1.1")));

@@ -96,7 +96,11 @@ fn check_loaded(db: &Path) {
     assert_eq!(intel.lookup("Evil_Pkg", Some("1.0")).len(), 1);
     assert!(intel.lookup("evil-pkg", Some("1.2")).is_empty());
     assert!(intel.lookup("evil-pkg", Some("0.9")).is_empty());
-    assert_eq!(intel.lookup("evil-pkg", None).len(), 1, "unknown version: any affected");
+    assert_eq!(
+        intel.lookup("evil-pkg", None).len(),
+        1,
+        "unknown version: any affected"
+    );
     // Explicit versions, PEP 503 names.
     assert_eq!(intel.lookup("bad.thing", Some("0.2")).len(), 1);
     assert!(intel.lookup("bad-thing", Some("0.3")).is_empty());
@@ -111,7 +115,10 @@ fn check_loaded(db: &Path) {
     assert!(intel.lookup("requests", Some("2.0.0")).is_empty());
     assert!(intel.lookup("left-pad-evil", None).is_empty());
     // The built-ins are still there.
-    assert_eq!(intel.lookup("jeIlyfish", Some("0.5.1"))[0].id, "PYWARD-2019-0001");
+    assert_eq!(
+        intel.lookup("jeIlyfish", Some("0.5.1"))[0].id,
+        "PYWARD-2019-0001"
+    );
     assert_eq!(intel.builtin_count(), 2);
     assert_eq!(intel.imported_count(), 3);
 }
@@ -133,8 +140,14 @@ fn import_folder() {
     assert_eq!(stats.other_ecosystems, 1);
     assert_eq!(stats.bad, 2);
     let text = stats.to_string();
-    assert!(text.contains("MAL-2024-0005.json") && text.contains("not valid JSON"), "{text}");
-    assert!(text.contains("MAL-0000-x.json") && text.contains("without an `id`"), "{text}");
+    assert!(
+        text.contains("MAL-2024-0005.json") && text.contains("not valid JSON"),
+        "{text}"
+    );
+    assert!(
+        text.contains("MAL-0000-x.json") && text.contains("without an `id`"),
+        "{text}"
+    );
     #[cfg(unix)]
     assert!(text.contains("symbolic link"), "{text}");
     check_loaded(&db);
@@ -150,7 +163,10 @@ fn import_folder() {
     assert!(st.last_import.is_some());
     assert_eq!(st.popular_names, 15_000);
     let shown = st.to_string();
-    assert!(shown.contains(&db.display().to_string()) && shown.contains("3 malicious"), "{shown}");
+    assert!(
+        shown.contains(&db.display().to_string()) && shown.contains("3 malicious"),
+        "{shown}"
+    );
     assert!(serde_json::to_value(&st).unwrap()["imported_malicious"] == 3);
 }
 
@@ -161,8 +177,14 @@ fn import_zip_and_reimport() {
     write_zip(&zip_path, &records());
     let db = dir.path().join("intel.sqlite");
     let stats = import(&db, &zip_path).unwrap();
-    assert_eq!((stats.stored, stats.bad, stats.other_ecosystems), (5, 2, 1), "{stats}");
-    assert!(stats.to_string().contains("all.zip!osv/malicious/pypi/broken/MAL-2024-0005.json"));
+    assert_eq!(
+        (stats.stored, stats.bad, stats.other_ecosystems),
+        (5, 2, 1),
+        "{stats}"
+    );
+    assert!(stats
+        .to_string()
+        .contains("all.zip!osv/malicious/pypi/broken/MAL-2024-0005.json"));
     check_loaded(&db);
 
     // Same ids again: an older copy is ignored, a newer one replaces the record.
@@ -185,8 +207,15 @@ fn import_zip_and_reimport() {
     let stats = import(&db, &one).unwrap();
     assert_eq!((stats.stored, stats.unchanged), (1, 1), "{stats}");
     let intel = Intel::open(Some(&db)).unwrap();
-    assert!(intel.lookup("evil-pkg", Some("2.0")).is_empty(), "older copy must not replace");
-    assert_eq!(intel.lookup("bad-thing", Some("0.3")).len(), 1, "newer copy replaced");
+    assert!(
+        intel.lookup("evil-pkg", Some("2.0")).is_empty(),
+        "older copy must not replace"
+    );
+    assert_eq!(
+        intel.lookup("bad-thing", Some("0.3")).len(),
+        1,
+        "newer copy replaced"
+    );
     assert!(intel.lookup("bad-thing", Some("0.4")).is_empty());
     assert_eq!(intel.imported_count(), 3, "upsert by id, no duplicates");
     let st = status(&db).unwrap();
@@ -232,22 +261,34 @@ fn bad_sources_are_clear_errors() {
     std::fs::write(&txt, "hello").unwrap();
     let e = import(&db, &txt).unwrap_err();
     assert!(matches!(e, IntelError::Input { .. }));
-    assert!(e.to_string().contains("notes.txt") && e.to_string().contains("not an OSV JSON file"), "{e}");
+    assert!(
+        e.to_string().contains("notes.txt") && e.to_string().contains("not an OSV JSON file"),
+        "{e}"
+    );
 
     let trunc = dir.path().join("trunc.zip");
     std::fs::write(&trunc, b"PK\x03\x04garbage").unwrap();
     let e = import(&db, &trunc).unwrap_err();
-    assert!(e.to_string().contains("trunc.zip") && e.to_string().contains("zip"), "{e}");
+    assert!(
+        e.to_string().contains("trunc.zip") && e.to_string().contains("zip"),
+        "{e}"
+    );
 
     let missing = dir.path().join("missing");
-    assert!(import(&db, &missing).unwrap_err().to_string().contains("missing"));
+    assert!(import(&db, &missing)
+        .unwrap_err()
+        .to_string()
+        .contains("missing"));
     assert!(!db.exists(), "nothing written for a bad source");
 
     // A file that is not a database.
     let bad_db = dir.path().join("bad.sqlite");
     std::fs::write(&bad_db, vec![0x42u8; 4096]).unwrap();
     let e = Intel::open(Some(&bad_db)).unwrap_err();
-    assert!(e.to_string().contains("bad.sqlite") && e.to_string().contains("pyward intel import"), "{e}");
+    assert!(
+        e.to_string().contains("bad.sqlite") && e.to_string().contains("pyward intel import"),
+        "{e}"
+    );
     assert!(status(&bad_db).is_err());
 }
 

@@ -67,6 +67,35 @@ pub fn sniff_target(path: &Path) -> Result<TargetKind, Error> {
 /// How the Dockerfile reconstructed from an image's history is named in reports.
 pub const HISTORY_DOCKERFILE: &str = "<image history>";
 
+/// A single file given as the target must be one pyward reads; anything else is an input error,
+/// never a silent "no packages, GO".
+fn check_known_file(path: &Path) -> Result<(), Error> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tree_path = format!("/{name}");
+    if declared::classify(&tree_path).is_some()
+        || is_dockerfile_name(&name)
+        || installed::is_candidate(&tree_path, 0)
+    {
+        return Ok(());
+    }
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| Error::io(path, e))?;
+    let is_tar = n >= 262 && &head[257..262] == b"ustar";
+    let is_gzip = n >= 2 && head[..2] == [0x1f, 0x8b];
+    let message = if is_tar || is_gzip {
+        "is an archive, but neither a readable container image (no manifest.json or index.json \
+         was found: is it truncated, or not a `docker save` / OCI archive?) nor a package archive \
+         (.whl, .tar.gz, .zip, .egg)"
+    } else {
+        "is not a kind of file pyward reads: pass a folder, a requirements*.txt, pyproject.toml, \
+         poetry.lock, Pipfile.lock, uv.lock, pdm.lock, pylock.toml, a Dockerfile, a package \
+         archive or a container image"
+    };
+    Err(Error::input(path.display(), message))
+}
+
 /// Whether a file's content is needed by any cataloger.
 pub fn is_candidate(path: &str, size: u64) -> bool {
     installed::is_candidate(path, size) || declared::is_candidate(path, size)
@@ -81,7 +110,10 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
     let mut archive_package = None;
     let tree: Box<dyn FileTree + Send> = match kind {
         TargetKind::Directory => Box::new(DirTree::open(path, &mut warnings)?),
-        TargetKind::File => Box::new(DirTree::single_file(path, &mut warnings)?),
+        TargetKind::File => {
+            check_known_file(path)?;
+            Box::new(DirTree::single_file(path, &mut warnings)?)
+        }
         TargetKind::Archive => {
             let akind = archive::archive_kind(path).expect("sniffed as an archive");
             let tree = archive::open(path, akind, &options.limits, &mut warnings)?;

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 const POPULAR_TXT: &str = include_str!("../../data/popular.txt");
 
 /// Where the embedded corpus came from, for `pyward intel status` and reports.
-pub const CORPUS_SOURCE: &str = "hugovk/top-pypi-packages commit 5501c5c934df, ClickHouse downloads, last_update 2026-04-01";
+pub const CORPUS_SOURCE: &str =
+    "hugovk/top-pypi-packages commit 5501c5c934df, ClickHouse downloads, last_update 2026-04-01";
 
 /// A popular project: its normalised name, 1-based download rank and monthly downloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,10 +38,17 @@ pub fn parse_corpus(text: &str) -> Vec<PopularName> {
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
             continue;
         }
-        let downloads = parts.next().and_then(|d| d.trim().parse().ok()).unwrap_or(0);
+        let downloads = parts
+            .next()
+            .and_then(|d| d.trim().parse().ok())
+            .unwrap_or(0);
         if seen.insert(name.clone()) {
             let rank = out.len() as u32 + 1;
-            out.push(PopularName { name, rank, downloads });
+            out.push(PopularName {
+                name,
+                rank,
+                downloads,
+            });
         }
     }
     out
@@ -71,7 +79,14 @@ mod tests {
     fn parse_skips_junk_and_duplicates() {
         let c = parse_corpus("# c\nFoo_Bar\t10\nfoo-bar\t5\n\nnot a name\t3\nbaz\n\u{0}\n");
         assert_eq!(c.len(), 2);
-        assert_eq!(c[0], PopularName { name: "foo-bar".into(), rank: 1, downloads: 10 });
+        assert_eq!(
+            c[0],
+            PopularName {
+                name: "foo-bar".into(),
+                rank: 1,
+                downloads: 10
+            }
+        );
         assert_eq!(c[1].name, "baz");
         assert_eq!(c[1].rank, 2);
     }

@@ -25,7 +25,9 @@ impl DeleteIndex {
         map.reserve(pairs.len());
         let mut postings = Vec::with_capacity(pairs.len());
         for group in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let Some(&(key, _)) = group.first() else { continue };
+            let Some(&(key, _)) = group.first() else {
+                continue;
+            };
             let start = postings.len() as u32;
             postings.extend(group.iter().map(|&(_, i)| i));
             map.insert(key, (start, group.len() as u32));
@@ -35,7 +37,12 @@ impl DeleteIndex {
                 }
             }
         }
-        DeleteIndex { map, postings, filter, mask }
+        DeleteIndex {
+            map,
+            postings,
+            filter,
+            mask,
+        }
     }
 
     #[inline]
@@ -46,12 +53,19 @@ impl DeleteIndex {
     /// Corpus entries having a variant with this hash (hash collisions possible: verify).
     #[inline]
     pub fn get(&self, key: u64) -> &[u32] {
-        let set = |bit: usize| self.filter.get(bit >> 6).is_some_and(|w| w & (1 << (bit & 63)) != 0);
+        let set = |bit: usize| {
+            self.filter
+                .get(bit >> 6)
+                .is_some_and(|w| w & (1 << (bit & 63)) != 0)
+        };
         if !Self::bits(key, self.mask).into_iter().all(set) {
             return &[];
         }
         match self.map.get(&key) {
-            Some(&(s, n)) => self.postings.get(s as usize..(s + n) as usize).unwrap_or(&[]),
+            Some(&(s, n)) => self
+                .postings
+                .get(s as usize..(s + n) as usize)
+                .unwrap_or(&[]),
             None => &[],
         }
     }

@@ -126,7 +126,10 @@ impl<'a> DeleteHasher<'a> {
     /// Key of the name without position `x`.
     pub fn delete1(&self, x: usize) -> u64 {
         let n = self.s.len();
-        let h = self.range(0, x).wrapping_mul(self.pw(n - 1 - x)).wrapping_add(self.range(x + 1, n));
+        let h = self
+            .range(0, x)
+            .wrapping_mul(self.pw(n - 1 - x))
+            .wrapping_add(self.range(x + 1, n));
         finish(h, n - 1)
     }
 
@@ -271,7 +274,10 @@ mod tests {
 
     #[test]
     fn words() {
-        assert_eq!(sorted_words("python-dateutil"), sorted_words("dateutil-python"));
+        assert_eq!(
+            sorted_words("python-dateutil"),
+            sorted_words("dateutil-python")
+        );
         assert_eq!(sorted_words("requests"), None);
         assert_eq!(squash("beautiful-soup4"), "beautifulsoup4");
     }

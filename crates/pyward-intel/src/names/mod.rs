@@ -57,11 +57,57 @@ const MAX_EDIT_LEN: usize = 100;
 
 /// Words that turn a popular name into a combosquat (`requests-secure`, `dev-boto3`).
 pub const FILLER_WORDS: &[&str] = &[
-    "dev", "devel", "develop", "utils", "util", "utility", "lib", "libs", "library", "sdk", "api",
-    "client", "secure", "security", "safe", "update", "updated", "updater", "new", "latest",
-    "official", "core", "tools", "tool", "toolkit", "helper", "helpers", "plus", "pro", "fix",
-    "fixed", "patch", "patched", "lite", "fast", "free", "beta", "alpha", "nightly", "installer",
-    "setup", "package", "pkg", "module", "ext", "extra", "extras", "v2", "v3", "next", "cli",
+    "dev",
+    "devel",
+    "develop",
+    "utils",
+    "util",
+    "utility",
+    "lib",
+    "libs",
+    "library",
+    "sdk",
+    "api",
+    "client",
+    "secure",
+    "security",
+    "safe",
+    "update",
+    "updated",
+    "updater",
+    "new",
+    "latest",
+    "official",
+    "core",
+    "tools",
+    "tool",
+    "toolkit",
+    "helper",
+    "helpers",
+    "plus",
+    "pro",
+    "fix",
+    "fixed",
+    "patch",
+    "patched",
+    "lite",
+    "fast",
+    "free",
+    "beta",
+    "alpha",
+    "nightly",
+    "installer",
+    "setup",
+    "package",
+    "pkg",
+    "module",
+    "ext",
+    "extra",
+    "extras",
+    "v2",
+    "v3",
+    "next",
+    "cli",
 ];
 
 /// What changed between the popular name and the name found.
@@ -221,7 +267,10 @@ impl Index {
         for (i, p) in corpus.iter().enumerate() {
             let i = i as u32;
             exact.entry(p.name.clone()).or_insert(i);
-            skeleton_map.entry(fold::skeleton(&p.name)).or_default().push(i);
+            skeleton_map
+                .entry(fold::skeleton(&p.name))
+                .or_default()
+                .push(i);
             squashed.entry(squash(&p.name)).or_default().push(i);
             if let Some(w) = sorted_words(&p.name) {
                 words.entry(w).or_default().push(i);
@@ -283,13 +332,21 @@ impl NameChecker {
     /// A checker over the embedded corpus (indexed once per process).
     pub fn builtin(include_popular: bool) -> NameChecker {
         static INDEX: OnceLock<Arc<Index>> = OnceLock::new();
-        let index = INDEX.get_or_init(|| Arc::new(Index::build(corpus().to_vec()))).clone();
-        NameChecker { index, options: CheckOptions { include_popular } }
+        let index = INDEX
+            .get_or_init(|| Arc::new(Index::build(corpus().to_vec())))
+            .clone();
+        NameChecker {
+            index,
+            options: CheckOptions { include_popular },
+        }
     }
 
     /// A checker over another corpus (most popular first).
     pub fn new(corpus: Vec<PopularName>, options: CheckOptions) -> NameChecker {
-        NameChecker { index: Arc::new(Index::build(corpus)), options }
+        NameChecker {
+            index: Arc::new(Index::build(corpus)),
+            options,
+        }
     }
 
     pub fn options(&self) -> CheckOptions {
@@ -330,11 +387,17 @@ impl NameChecker {
             return Vec::new();
         }
         // With include_popular, a popular name is checked only against more popular ones.
-        let own_rank = own.and_then(|i| self.index.get(i)).map(|p| p.rank).unwrap_or(u32::MAX);
+        let own_rank = own
+            .and_then(|i| self.index.get(i))
+            .map(|p| p.rank)
+            .unwrap_or(u32::MAX);
         // (target, transformation, "likely": a typing slip / version-digit py word).
         let mut found: Vec<(u32, Transformation, bool)> = Vec::new();
         let mut add = |i: u32, t: Transformation, likely: bool| {
-            let ok = self.index.get(i).is_some_and(|p| p.rank < own_rank && p.name != n);
+            let ok = self
+                .index
+                .get(i)
+                .is_some_and(|p| p.rank < own_rank && p.name != n);
             if ok {
                 found.push((i, t, likely));
             }
@@ -348,11 +411,14 @@ impl NameChecker {
         }
         // Look-alike characters, on the spelling as found. Most names have no look-alike
         // characters at all, and then their skeleton is the squashed name.
-        let plain = original
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1') || b == b'-')
-            && !(n.contains("rn") || n.contains("vv") || n.contains("cl"));
-        let sk = if plain { sq.clone() } else { fold::skeleton(original) };
+        let plain = original.bytes().all(|b| {
+            b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1') || b == b'-'
+        }) && !(n.contains("rn") || n.contains("vv") || n.contains("cl"));
+        let sk = if plain {
+            sq.clone()
+        } else {
+            fold::skeleton(original)
+        };
         if let Some(targets) = self.index.skeleton.get(&sk) {
             let sk_lower = fold::skeleton(&n);
             for &i in targets {
@@ -401,7 +467,9 @@ impl NameChecker {
             }
         }
         out.sort_by(|a, b| {
-            b.score.total_cmp(&a.score).then(a.imitates_rank.cmp(&b.imitates_rank))
+            b.score
+                .total_cmp(&a.score)
+                .then(a.imitates_rank.cmp(&b.imitates_rank))
         });
         out
     }
@@ -513,7 +581,13 @@ impl NameChecker {
 
     /// `likely`: for one edit, a typing slip rather than a sibling name ([`edit_kind`]); for
     /// a `py`/`python` word, one with version digits.
-    fn score(&self, original: &str, p: &PopularName, t: Transformation, likely: bool) -> SquatMatch {
+    fn score(
+        &self,
+        original: &str,
+        p: &PopularName,
+        t: Transformation,
+        likely: bool,
+    ) -> SquatMatch {
         let top = p.rank <= TOP_N;
         let very = p.rank <= VERY_POPULAR_N;
         let confidence = match &t {
@@ -576,7 +650,9 @@ impl NameChecker {
             Transformation::Confusable { from, to } => {
                 format!("`{from}` looks like `{to}`")
             }
-            Transformation::PythonPrefixSuffix => "a `py`/`python` word added, removed or changed".into(),
+            Transformation::PythonPrefixSuffix => {
+                "a `py`/`python` word added, removed or changed".into()
+            }
             Transformation::Insertion => "one character added".into(),
             Transformation::Deletion => "one character left out".into(),
             Transformation::Substitution => "one character replaced".into(),
@@ -584,7 +660,9 @@ impl NameChecker {
             Transformation::DoubleEdit => "two characters changed".into(),
             Transformation::SeparatorChange => "the same letters with other separators".into(),
             Transformation::ReorderedWords => "the same words in another order".into(),
-            Transformation::Combosquat { filler } => format!("the popular name plus the word `{filler}`"),
+            Transformation::Combosquat { filler } => {
+                format!("the popular name plus the word `{filler}`")
+            }
         };
         let explanation = format!(
             "`{original}` looks like `{}` (PyPI download rank {}): {how}",
@@ -624,7 +702,9 @@ fn python_cores(n: &str) -> Vec<(String, bool)> {
         }
     }
     // Glued prefix: python3dateutil, py3requests (strong), pyredis (weak).
-    let first_is_word = n.get(..first_end.unwrap_or(n.len())).is_some_and(is_py_word);
+    let first_is_word = n
+        .get(..first_end.unwrap_or(n.len()))
+        .is_some_and(is_py_word);
     if !first_is_word {
         if let Some(rest) = n.strip_prefix("python").or_else(|| n.strip_prefix("py")) {
             let core = rest.trim_start_matches(|c: char| c.is_ascii_digit());
@@ -663,8 +743,14 @@ fn in_short_word(name: &[u8], k: usize) -> bool {
         return false;
     }
     let k = k.min(name.len());
-    let start = name.get(..k).and_then(|h| h.iter().rposition(|&b| b == b'-')).map_or(0, |i| i + 1);
-    let end = name.get(k..).and_then(|t| t.iter().position(|&b| b == b'-')).map_or(name.len(), |i| k + i);
+    let start = name
+        .get(..k)
+        .and_then(|h| h.iter().rposition(|&b| b == b'-'))
+        .map_or(0, |i| i + 1);
+    let end = name
+        .get(k..)
+        .and_then(|t| t.iter().position(|&b| b == b'-'))
+        .map_or(name.len(), |i| k + i);
     end.saturating_sub(start) <= 3
 }
 
@@ -678,7 +764,10 @@ fn edit_kind_at(found: &[u8], target: &[u8], first_diff: usize) -> (Transformati
             let b = target.get(first_diff).copied().unwrap_or(0);
             let diffs = found.iter().zip(target).filter(|(x, y)| x != y).count();
             if diffs == 2 {
-                (Transformation::Transposition, !a.is_ascii_digit() && !b.is_ascii_digit())
+                (
+                    Transformation::Transposition,
+                    !a.is_ascii_digit() && !b.is_ascii_digit(),
+                )
             } else {
                 (Transformation::Substitution, substitution_likely(a, b))
             }
@@ -698,22 +787,32 @@ fn indel_likely(longer: &[u8], k: usize) -> bool {
 
 fn substitution_likely(a: u8, b: u8) -> bool {
     const VOWELS: &[u8] = b"aeiouy";
-    const VISUAL: &[(u8, u8)] =
-        &[(b'i', b'l'), (b'u', b'v'), (b'm', b'n'), (b'c', b'e'), (b'g', b'q'), (b'b', b'd')];
+    const VISUAL: &[(u8, u8)] = &[
+        (b'i', b'l'),
+        (b'u', b'v'),
+        (b'm', b'n'),
+        (b'c', b'e'),
+        (b'g', b'q'),
+        (b'b', b'd'),
+    ];
     if !a.is_ascii_alphabetic() || !b.is_ascii_alphabetic() {
         return false;
     }
     (VOWELS.contains(&a) && VOWELS.contains(&b))
-        || VISUAL.iter().any(|&(x, y)| (a, b) == (x, y) || (a, b) == (y, x))
+        || VISUAL
+            .iter()
+            .any(|&(x, y)| (a, b) == (x, y) || (a, b) == (y, x))
         || qwerty_neighbours(a, b)
 }
 
 fn qwerty_neighbours(a: u8, b: u8) -> bool {
     const ROWS: [&[u8]; 3] = [b"qwertyuiop", b"asdfghjkl", b"zxcvbnm"];
     let pos = |c: u8| {
-        ROWS.iter()
-            .enumerate()
-            .find_map(|(r, row)| row.iter().position(|&x| x == c).map(|col| (r as i32, col as i32)))
+        ROWS.iter().enumerate().find_map(|(r, row)| {
+            row.iter()
+                .position(|&x| x == c)
+                .map(|col| (r as i32, col as i32))
+        })
     };
     match (pos(a), pos(b)) {
         // Rows are staggered: a key touches the one above at the same and next column.
@@ -738,10 +837,23 @@ fn differing_part(original: &str, popular: &str) -> (String, String) {
     let same = |x: &char, y: &char| x.to_lowercase().eq(y.to_lowercase());
     let prefix = a.iter().zip(&b).take_while(|(x, y)| same(x, y)).count();
     let max_suffix = a.len().min(b.len()) - prefix;
-    let suffix =
-        a.iter().rev().zip(b.iter().rev()).take(max_suffix).take_while(|(x, y)| same(x, y)).count();
-    let from: String = a.get(prefix..a.len() - suffix).unwrap_or(&[]).iter().collect();
-    let to: String = b.get(prefix..b.len() - suffix).unwrap_or(&[]).iter().collect();
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suffix)
+        .take_while(|(x, y)| same(x, y))
+        .count();
+    let from: String = a
+        .get(prefix..a.len() - suffix)
+        .unwrap_or(&[])
+        .iter()
+        .collect();
+    let to: String = b
+        .get(prefix..b.len() - suffix)
+        .unwrap_or(&[])
+        .iter()
+        .collect();
     (from, to)
 }
 
@@ -751,9 +863,15 @@ mod tests {
 
     #[test]
     fn differing() {
-        assert_eq!(differing_part("jeIlyfish", "jellyfish"), ("I".into(), "l".into()));
+        assert_eq!(
+            differing_part("jeIlyfish", "jellyfish"),
+            ("I".into(), "l".into())
+        );
         assert_eq!(differing_part("djang0", "django"), ("0".into(), "o".into()));
-        assert_eq!(differing_part("rnatplotlib", "matplotlib"), ("rn".into(), "m".into()));
+        assert_eq!(
+            differing_part("rnatplotlib", "matplotlib"),
+            ("rn".into(), "m".into())
+        );
     }
 
     #[test]

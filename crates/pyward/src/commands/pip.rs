@@ -202,7 +202,16 @@ fn direct_requirements(args: &[String]) -> anyhow::Result<Vec<Package>> {
             };
             let tree = DirTree::single_file(Path::new(&file), &mut warnings)
                 .with_context(|| format!("cannot read requirements file {file}"))?;
-            out.extend(pyward_inventory::declared::catalog(&tree, &mut warnings));
+            let tree_path = format!(
+                "/{}",
+                Path::new(&file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            );
+            out.extend(pyward_inventory::declared::catalog_as(
+                &tree,
+                &tree_path,
+                DeclaredKind::Requirements,
+                &mut warnings,
+            ));
         } else if OPTIONS_WITH_VALUE.contains(&opt) {
             if inline.is_none() {
                 it.next();

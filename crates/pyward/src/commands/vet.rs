@@ -18,7 +18,17 @@ pub fn run(args: VetArgs) -> anyhow::Result<u8> {
     for file in &args.requirements {
         let tree = DirTree::single_file(file, &mut warnings)
             .with_context(|| format!("cannot read {}", file.display()))?;
-        let found = pyward_inventory::declared::catalog(&tree, &mut warnings);
+        let tree_path = format!(
+            "/{}",
+            file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        );
+        // Whatever its name, a file given with -r is read as a requirements file, as pip does.
+        let found = pyward_inventory::declared::catalog_as(
+            &tree,
+            &tree_path,
+            DeclaredKind::Requirements,
+            &mut warnings,
+        );
         if found.is_empty() {
             warnings.push(Warning::new(file.display().to_string(), "no requirements found"));
         }
