@@ -21,6 +21,7 @@ fi
 if ! command -v hyperfine >/dev/null; then
   apt-get install -y -qq hyperfine >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq hyperfine; }
 fi
+[ "${1:-}" = "--prepare-only" ] && exit 0
 cargo build --release --quiet -p pyward
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/pyward"
 

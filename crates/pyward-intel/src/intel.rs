@@ -129,6 +129,21 @@ impl Intel {
             .collect()
     }
 
+    /// Every IP address or CIDR IOC of the matchable records, with its record (for runtime
+    /// bad-IP lists).
+    pub fn network_iocs(&self) -> impl Iterator<Item = (&str, &MaliciousRecord)> {
+        self.records
+            .iter()
+            .filter(|r| !r.is_withdrawn())
+            .flat_map(|r| {
+                r.iocs
+                    .ips
+                    .iter()
+                    .chain(&r.iocs.cidrs)
+                    .map(move |ip| (ip.as_str(), r))
+            })
+    }
+
     /// All loaded records (withdrawn ones included).
     pub fn records(&self) -> &[MaliciousRecord] {
         &self.records
@@ -147,5 +162,31 @@ impl Intel {
     /// The database these records were loaded from, if any.
     pub fn db_path(&self) -> Option<&Path> {
         self.db_path.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_network_iocs() {
+        let intel = Intel::builtin();
+        let hits = intel.match_file("/usr/lib/python3/site-packages/jeIlyfish/_jellyfish.py");
+        assert_eq!(hits.len(), 2, "both built-in records name the file");
+        assert_eq!(intel.match_file("jeIlyfish/_jellyfish.py").len(), 2);
+        assert_eq!(intel.match_file("x.whl!jeIlyfish/_jellyfish.py").len(), 2);
+        assert_eq!(
+            intel.match_file("C:\\site\\jeIlyfish\\_jellyfish.py").len(),
+            2
+        );
+        assert!(intel
+            .match_file("/site/notjeIlyfish/_jellyfish.py")
+            .is_empty());
+        assert!(intel.match_file("/site/jellyfish/_jellyfish.py").is_empty());
+        assert!(intel
+            .network_iocs()
+            .any(|(ip, r)| ip == "68.183.212.246" && r.id == "PYWARD-2019-0001"));
+        assert_eq!(intel.file_iocs().count(), 2);
     }
 }

@@ -83,26 +83,37 @@ pub fn sorted_words(normalized: &str) -> Option<String> {
 /// prefix sums, so that removing one or two positions is arithmetic, not a new string.
 pub struct DeleteHasher<'a> {
     s: &'a [u8],
-    prefix: Vec<u64>,
-    pow: Vec<u64>,
+    prefix: [u64; MAX_HASHED + 1],
 }
+
+/// Longest name the hasher handles exactly (callers only index and probe shorter names).
+pub const MAX_HASHED: usize = 128;
 
 const BASE: u64 = 0x0000_0100_0000_01b3;
 
+/// `BASE^i`, computed at compile time.
+const POW: [u64; MAX_HASHED + 1] = {
+    let mut a = [1u64; MAX_HASHED + 1];
+    let mut i = 1;
+    while i <= MAX_HASHED {
+        a[i] = a[i - 1].wrapping_mul(BASE);
+        i += 1;
+    }
+    a
+};
+
 impl<'a> DeleteHasher<'a> {
     pub fn new(s: &'a [u8]) -> Self {
-        let mut prefix = Vec::with_capacity(s.len() + 1);
-        let mut pow = Vec::with_capacity(s.len() + 1);
-        let (mut h, mut p) = (0u64, 1u64);
-        prefix.push(0);
-        pow.push(1);
-        for &b in s {
+        let s = s.get(..MAX_HASHED).unwrap_or(s);
+        let mut prefix = [0u64; MAX_HASHED + 1];
+        let mut h = 0u64;
+        for (i, &b) in s.iter().enumerate() {
             h = h.wrapping_mul(BASE).wrapping_add(u64::from(b) + 1);
-            p = p.wrapping_mul(BASE);
-            prefix.push(h);
-            pow.push(p);
+            if let Some(slot) = prefix.get_mut(i + 1) {
+                *slot = h;
+            }
         }
-        DeleteHasher { s, prefix, pow }
+        DeleteHasher { s, prefix }
     }
 
     /// Polynomial hash of `s[a..b]`.
@@ -110,12 +121,12 @@ impl<'a> DeleteHasher<'a> {
     fn range(&self, a: usize, b: usize) -> u64 {
         let hb = self.prefix.get(b).copied().unwrap_or(0);
         let ha = self.prefix.get(a).copied().unwrap_or(0);
-        hb.wrapping_sub(ha.wrapping_mul(self.pow.get(b - a).copied().unwrap_or(0)))
+        hb.wrapping_sub(ha.wrapping_mul(self.pw(b - a)))
     }
 
     #[inline]
     fn pw(&self, k: usize) -> u64 {
-        self.pow.get(k).copied().unwrap_or(0)
+        POW.get(k).copied().unwrap_or(0)
     }
 
     /// Key of the whole name.

@@ -39,6 +39,7 @@ use deletes::DeleteIndex;
 use fold::{osa_distance, sorted_words, squash, DeleteHasher, FastMap};
 use pyward_core::normalize_name;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -405,8 +406,12 @@ impl NameChecker {
         let multi_word = n.contains('-');
 
         // Separators only.
-        let sq = if multi_word { squash(&n) } else { n.clone() };
-        for &i in self.index.squashed.get(&sq).into_iter().flatten() {
+        let sq: Cow<'_, str> = if multi_word {
+            Cow::Owned(squash(&n))
+        } else {
+            Cow::Borrowed(&n)
+        };
+        for &i in self.index.squashed.get(sq.as_ref()).into_iter().flatten() {
             add(i, Transformation::SeparatorChange, false);
         }
         // Look-alike characters, on the spelling as found. Most names have no look-alike
@@ -414,21 +419,21 @@ impl NameChecker {
         let plain = original.bytes().all(|b| {
             b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1') || b == b'-'
         }) && !(n.contains("rn") || n.contains("vv") || n.contains("cl"));
-        let sk = if plain {
-            sq.clone()
+        let sk: Cow<'_, str> = if plain {
+            Cow::Borrowed(sq.as_ref())
         } else {
-            fold::skeleton(original)
+            Cow::Owned(fold::skeleton(original))
         };
-        if let Some(targets) = self.index.skeleton.get(&sk) {
+        if let Some(targets) = self.index.skeleton.get(sk.as_ref()) {
             let sk_lower = fold::skeleton(&n);
             for &i in targets {
                 let Some(p) = self.index.get(i) else { continue };
-                if squash(&p.name) == sq {
+                if squash(&p.name) == sq.as_ref() {
                     continue; // a separator change, reported above
                 }
                 let (from, to) = differing_part(original, &p.name);
                 // The lowercase form does not look like the target: capitals make the look-alike.
-                if sk_lower != sk {
+                if sk_lower != sk.as_ref() {
                     add(i, Transformation::CaseConfusable { from, to }, true);
                 } else {
                     add(i, Transformation::Confusable { from, to }, true);
