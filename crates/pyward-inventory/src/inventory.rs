@@ -67,6 +67,37 @@ pub fn sniff_target(path: &Path) -> Result<TargetKind, Error> {
 /// How the Dockerfile reconstructed from an image's history is named in reports.
 pub const HISTORY_DOCKERFILE: &str = "<image history>";
 
+/// Maps a line of the Dockerfile reconstructed from `history` (as `lines`) back to the image
+/// layer its history step created, so packages named by `RUN pip install` carry their layer.
+fn history_line_layers<'a>(
+    history: &[image::HistoryEntry],
+    lines: &[String],
+    layers: &'a [pyward_core::LayerRef],
+) -> impl Fn(u32) -> Option<pyward_core::LayerRef> + 'a {
+    // `lines[0]` is `FROM scratch`; every later element comes from one history entry with a
+    // non-blank `created_by`, in order, and may span several text lines.
+    let mut starts: Vec<(u32, Option<usize>)> = Vec::new();
+    let mut line = 1 + lines.first().map_or(0, |l| l.matches('\n').count() as u32 + 1);
+    let mut layer = 0usize;
+    let mut emitted = lines.iter().skip(1);
+    for h in history {
+        let has_line = h.created_by.as_deref().is_some_and(|c| !c.trim().is_empty());
+        let this_layer = (!h.empty_layer).then_some(layer);
+        if !h.empty_layer {
+            layer += 1;
+        }
+        if has_line {
+            let Some(text) = emitted.next() else { break };
+            starts.push((line, this_layer));
+            line += text.matches('\n').count() as u32 + 1;
+        }
+    }
+    move |at: u32| {
+        let i = starts.partition_point(|(start, _)| *start <= at).checked_sub(1)?;
+        starts[i].1.and_then(|l| layers.get(l).cloned())
+    }
+}
+
 /// A single file given as the target must be one pyward reads; anything else is an input error,
 /// never a silent "no packages, GO".
 fn check_known_file(path: &Path) -> Result<(), Error> {
@@ -178,7 +209,13 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
             declared::DockerContext::Image,
             &mut warnings,
         );
-        packages.extend(from_history);
+        let layer_at = history_line_layers(&meta.history, &lines, tree.layers());
+        packages.extend(from_history.into_iter().map(|mut p| {
+            if let Some(line) = p.location.line.filter(|_| p.location.path == HISTORY_DOCKERFILE) {
+                p.location.layer = layer_at(line);
+            }
+            p
+        }));
         dockerfiles.push(DockerfileSource {
             path: HISTORY_DOCKERFILE.into(),
             mode: DockerfileMode::Guessed,

@@ -39,6 +39,15 @@ fn incident1_image_is_stopped_with_findings_for_both_packages() {
     assert_eq!(pkg["normalized"], "jeilyfish");
     assert_eq!(pkg["purl"], "pkg:pypi/jeilyfish@0.5.1");
     assert!(pkg["layer"]["created_by"].as_str().unwrap().contains("pip install python3-dateutil"));
+    // The `RUN pip install python3-dateutil` history step names the package, with its layer.
+    let declared = j["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "python3-dateutil" && p["source"]["type"] == "declared")
+        .expect("python3-dateutil from the image history");
+    assert_eq!(declared["location"]["path"], "<image history>");
+    assert_eq!(declared["layer"]["index"], pkg["layer"]["index"]);
     // The file IOC and the history RUN line are found too.
     assert!(findings(&j).iter().any(|f| f["path"]
         .as_str()
