@@ -72,6 +72,9 @@ pub struct ImageMeta {
 pub struct Image {
     pub tree: MemTree,
     pub meta: ImageMeta,
+    /// What later layers deleted, each entry with the layer that added it, and the contents
+    /// that were kept: evidence of what the image once held (`pyward scan --layers all`).
+    pub removed: MemTree,
 }
 
 /// Whether a top-level member name fits an image tarball: a file at the top (`manifest.json`,
@@ -618,8 +621,17 @@ pub fn open(
         warnings.extend(c.warnings.iter().cloned());
     }
 
-    let (entries, kept) = squash::squash(contents);
+    let (entries, kept, removed) = squash::squash(contents);
     let tree = MemTree::from_parts(display.clone(), entries, kept, layers.clone());
+    let mut removed_contents = HashMap::new();
+    let mut removed_entries = Vec::with_capacity(removed.len());
+    for (e, c) in removed {
+        if let Some(c) = c {
+            removed_contents.insert(e.path.clone(), c);
+        }
+        removed_entries.push(e);
+    }
+    let removed = MemTree::from_parts(display.clone(), removed_entries, removed_contents, layers.clone());
 
     let cfg = config.config.clone().unwrap_or_default();
     let meta = ImageMeta {
@@ -647,7 +659,7 @@ pub fn open(
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
     };
-    Ok(Image { tree, meta })
+    Ok(Image { tree, meta, removed })
 }
 
 /// `^/bin/sh -c #\(nop\) +(.*)`, as anchore-engine's `_infer_dockerfile` matches it (Python

@@ -9,8 +9,12 @@ use std::sync::Arc;
 
 type Squashed = BTreeMap<String, (FileEntry, Option<Arc<[u8]>>)>;
 
+/// Entries a later layer deleted (whiteout, opaque folder, or a file replacing a folder), with
+/// the layer that added them and their kept content: what the image once held (`--layers all`).
+pub(crate) type Removed = Vec<(FileEntry, Option<Arc<[u8]>>)>;
+
 /// Remove every path strictly under `dir` added by a layer below `layer`.
-fn remove_under(map: &mut Squashed, dir: &str, layer: usize) {
+fn remove_under(map: &mut Squashed, dir: &str, layer: usize, removed: &mut Removed) {
     let prefix = if dir == "/" {
         "/".to_string()
     } else {
@@ -23,30 +27,37 @@ fn remove_under(map: &mut Squashed, dir: &str, layer: usize) {
         .map(|(k, _)| k.clone())
         .collect();
     for k in doomed {
-        map.remove(&k);
+        if let Some(e) = map.remove(&k) {
+            removed.push(e);
+        }
     }
 }
 
 /// Squash layers (bottom first) into sorted entries and the contents that were kept.
-pub(super) fn squash(layers: Vec<LayerContents>) -> (Vec<FileEntry>, HashMap<String, Arc<[u8]>>) {
+pub(super) fn squash(
+    layers: Vec<LayerContents>,
+) -> (Vec<FileEntry>, HashMap<String, Arc<[u8]>>, Removed) {
     let mut map: Squashed = BTreeMap::new();
+    let mut removed: Removed = Vec::new();
     for (index, layer) in layers.into_iter().enumerate() {
         for dir in &layer.opaques {
-            remove_under(&mut map, dir, index);
+            remove_under(&mut map, dir, index, &mut removed);
         }
         for path in &layer.whiteouts {
             if map
                 .get(path)
                 .is_some_and(|(e, _)| e.layer.is_some_and(|l| l < index))
             {
-                map.remove(path);
+                if let Some(e) = map.remove(path) {
+                    removed.push(e);
+                }
             }
-            remove_under(&mut map, path, index);
+            remove_under(&mut map, path, index, &mut removed);
         }
         for e in layer.entries {
             if e.kind != EntryKind::Dir {
                 // A file replacing a folder hides what lower layers had in it.
-                remove_under(&mut map, &e.path, index);
+                remove_under(&mut map, &e.path, index, &mut removed);
             }
             let entry = FileEntry {
                 path: e.path.clone(),
@@ -66,7 +77,7 @@ pub(super) fn squash(layers: Vec<LayerContents>) -> (Vec<FileEntry>, HashMap<Str
         }
         entries.push(entry);
     }
-    (entries, contents)
+    (entries, contents, removed)
 }
 
 #[cfg(test)]
@@ -118,7 +129,14 @@ mod tests {
             opaques: vec!["/a".into()],
             ..Default::default()
         };
-        let (entries, _) = squash(vec![l0, l1, l2]);
+        let (entries, _, removed) = squash(vec![l0, l1, l2]);
+        let mut gone: Vec<(&str, Option<usize>)> =
+            removed.iter().map(|(e, _)| (e.path.as_str(), e.layer)).collect();
+        gone.sort();
+        assert_eq!(
+            gone,
+            vec![("/a/new", Some(1)), ("/a/x", Some(0)), ("/a/y", Some(0)), ("/b/z", Some(0))]
+        );
         let got: Vec<(&str, Option<usize>)> =
             entries.iter().map(|e| (e.path.as_str(), e.layer)).collect();
         assert_eq!(

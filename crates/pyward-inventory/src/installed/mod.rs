@@ -81,6 +81,19 @@ enum Found {
     Conda(String),
 }
 
+impl Found {
+    fn path(&self) -> &str {
+        match self {
+            Found::DistInfo(p)
+            | Found::EggInfoDir(p)
+            | Found::EggInfoFile(p)
+            | Found::EggDir(p)
+            | Found::EggZip(p)
+            | Found::Conda(p) => p,
+        }
+    }
+}
+
 /// Find every installed package in `tree`. Problems with one package (corrupt METADATA, huge
 /// files, invalid UTF-8) become warnings and the rest goes on.
 pub fn catalog(tree: &dyn FileTree, warnings: &mut Vec<Warning>) -> Vec<Package> {
@@ -156,7 +169,17 @@ fn discover(tree: &dyn FileTree) -> BTreeSet<Found> {
             _ => {}
         }
     }
+    // A metadata-looking folder inside another package's metadata folder is a copy (e.g.
+    // `bleach-6.4.0.dist-info/licenses/bleach/_vendor/html5lib-1.1.dist-info`), not an install.
+    found.retain(|f| !inside_metadata_folder(f.path()));
     found
+}
+
+/// Whether any folder above `path` is a `.dist-info` / `.egg-info` folder.
+fn inside_metadata_folder(path: &str) -> bool {
+    parent_path(path)
+        .split('/')
+        .any(|c| c.ends_with(".dist-info") || c.ends_with(".egg-info"))
 }
 
 fn load(tree: &dyn FileTree, found: &Found, warnings: &mut Vec<Warning>) -> Option<Package> {
@@ -531,6 +554,15 @@ mod tests {
             contents.insert(p.to_string(), Arc::from(*c));
         }
         MemTree::from_parts("mem", entries, contents, vec![])
+    }
+
+    #[test]
+    fn metadata_folders_inside_metadata_folders_are_not_packages() {
+        assert!(inside_metadata_folder(
+            "/sp/bleach-6.4.0.dist-info/licenses/bleach/_vendor/html5lib-1.1.dist-info"
+        ));
+        assert!(!inside_metadata_folder("/sp/bleach/_vendor/html5lib-1.1.dist-info"));
+        assert!(!inside_metadata_folder("/sp/six-1.16.0.dist-info"));
     }
 
     #[test]
