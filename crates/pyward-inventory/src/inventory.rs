@@ -12,6 +12,23 @@ pub struct Options {
     pub limits: Limits,
     /// For image archives holding several images: the tag or digest to scan.
     pub image_reference: Option<String>,
+    /// Contents to keep beyond the catalogers' own, while streaming an image (a scan policy's
+    /// file checks: secrets, hashes). Folders are read on demand and need no such list.
+    pub keep_extra: Option<KeepExtra>,
+}
+
+/// A predicate `(path, size) -> keep?` for [`Options::keep_extra`]; it should be bounded
+/// (size caps, a byte budget) so memory stays bounded.
+#[derive(Clone)]
+pub struct KeepExtra(pub std::sync::Arc<KeepFn>);
+
+/// The function inside a [`KeepExtra`].
+pub type KeepFn = dyn Fn(&str, u64) -> bool + Send + Sync;
+
+impl std::fmt::Debug for KeepExtra {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeepExtra(..)")
+    }
 }
 
 /// Whether a Dockerfile was given by the user or found in the scanned folder ("actual"), or
@@ -39,6 +56,10 @@ pub struct Inventory {
     pub dockerfiles: Vec<DockerfileSource>,
     pub image: Option<ImageMeta>,
     pub warnings: Vec<Warning>,
+    /// For images: files that later layers deleted (with the layer that added them), and the
+    /// installed packages cataloged from them: what the image once held.
+    pub removed: Option<crate::tree::MemTree>,
+    pub removed_packages: Vec<Package>,
 }
 
 /// What kind of target `path` is, from the file system (never from the name alone for images:
@@ -138,6 +159,7 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
     let target = Target { kind, name: path.display().to_string() };
     let mut warnings = Vec::new();
     let mut image_meta = None;
+    let mut removed_tree = None;
     let mut archive_package = None;
     let tree: Box<dyn FileTree + Send> = match kind {
         TargetKind::Directory => Box::new(DirTree::open(path, &mut warnings)?),
@@ -152,15 +174,19 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
             Box::new(tree)
         }
         TargetKind::DockerArchive | TargetKind::OciLayout | TargetKind::OciArchive => {
+            let keep = |p: &str, size: u64| {
+                is_candidate(p, size) || options.keep_extra.as_ref().is_some_and(|k| (k.0)(p, size))
+            };
             let img = image::open(
                 path,
                 kind,
                 options.image_reference.as_deref(),
                 &options.limits,
-                &is_candidate,
+                &keep,
                 &mut warnings,
             )?;
             image_meta = Some(img.meta);
+            removed_tree = Some(img.removed);
             Box::new(img.tree)
         }
         TargetKind::Specs => {
@@ -223,7 +249,23 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
         });
     }
 
-    Ok(Inventory { target, tree, packages, dockerfiles, image: image_meta, warnings })
+    // Packages whose metadata a later layer deleted (`--layers all`); warnings about them are
+    // dropped, they are evidence, not the running image.
+    let removed_packages = removed_tree
+        .as_ref()
+        .map(|t| installed::catalog(t, &mut Vec::new()))
+        .unwrap_or_default();
+
+    Ok(Inventory {
+        target,
+        tree,
+        packages,
+        dockerfiles,
+        image: image_meta,
+        warnings,
+        removed: removed_tree,
+        removed_packages,
+    })
 }
 
 /// Dockerfiles found in a folder (not in images, whose files are not build inputs).

@@ -14,5 +14,7 @@ pub mod tree;
 
 mod inventory;
 
-pub use inventory::{inventory, sniff_target, DockerfileMode, DockerfileSource, Inventory, Options};
+pub use inventory::{
+    inventory, sniff_target, DockerfileMode, DockerfileSource, Inventory, KeepExtra, Options,
+};
 pub use tree::{EntryKind, FileEntry, FileTree, MemTree, ReadError};

@@ -102,7 +102,8 @@ pub fn clean_image() -> ImageBuilder {
         installed_layer(SITE_PACKAGES, &[&dateutil, &six, &jellyfish])
             .created_by("RUN /bin/sh -c pip install python-dateutil jellyfish # buildkit"),
     );
-    app(b)
+    // The clean twin also follows the default policy's advice: it does not run as root.
+    app(b).empty_step("USER app").user("app")
 }
 
 /// Write `image.tar` (incident 1) and `clean-image.tar` as `docker save` tarballs into `dir`.

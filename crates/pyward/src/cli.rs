@@ -36,6 +36,14 @@ pub enum Command {
     /// Manage the local threat-intelligence database (OSV records, used offline).
     #[command(subcommand)]
     Intel(IntelCommand),
+
+    /// Scan policies: validate and lint policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+
+    /// Runtime rules in Falco's language: check rules files, replay recorded events.
+    #[command(subcommand)]
+    Rules(crate::commands::rules::RulesCommand),
 }
 
 #[derive(Debug, Args)]
@@ -75,10 +83,44 @@ pub struct ScanArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// Scan policy (pyward YAML or an Anchore/Sysdig JSON bundle); repeatable, the final action
+    /// is the lowest of all. Default: the built-in policies/default.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
+    /// The image's actual Dockerfile, for the policy's `dockerfile` gate (otherwise the one found
+    /// in a scanned folder, or the one reconstructed from the image history).
+    #[arg(long, value_name = "FILE")]
+    pub dockerfile: Option<PathBuf>,
+    /// squashed: what a container sees; all: also files and packages that a later layer deleted.
+    #[arg(long, value_enum, default_value_t = LayersArg::Squashed)]
+    pub layers: LayersArg,
+    /// A previous pyward JSON report or CycloneDX SBOM, for the policy's `drift` gate.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]
     pub intel: IntelArgs,
+}
+
+/// Which files of an image the policy sees.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LayersArg {
+    Squashed,
+    All,
+}
+
+/// `pyward policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate and lint policy files: errors and warnings with line and column, including
+    /// every regex that Anchore (Python re.match) would apply differently. Exit 0 when valid.
+    #[command(after_help = "Examples:\n  pyward policy check policies/jeilyfish.yaml\n  pyward policy check my-anchore-bundle.json")]
+    Check {
+        /// Policy files (YAML or Anchore/Sysdig JSON).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

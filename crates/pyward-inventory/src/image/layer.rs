@@ -83,14 +83,14 @@ impl LayerCtx<'_> {
 struct Meter<R> {
     inner: R,
     hash: Sha256,
-    count: Rc<Cell<u64>>,
+    count: Arc<AtomicU64>,
 }
 
 impl<R: Read> Read for Meter<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hash.update(&buf[..n]);
-        self.count.set(self.count.get() + n as u64);
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -107,7 +107,7 @@ struct Guard<'a, R> {
     inner: R,
     hash: Sha256,
     count: u64,
-    compressed: Rc<Cell<u64>>,
+    compressed: Arc<AtomicU64>,
     trip: Rc<Cell<Option<Trip>>>,
     limits: &'a Limits,
     total: &'a AtomicU64,
@@ -122,7 +122,7 @@ impl<R: Read> Read for Guard<'_, R> {
         let trip = if total > self.limits.max_total_uncompressed {
             Some(Trip::Total)
         } else if self.count > RATIO_FLOOR
-            && self.count / self.compressed.get().max(1) > self.limits.max_ratio
+            && self.count / self.compressed.load(Ordering::Relaxed).max(1) > self.limits.max_ratio
         {
             Some(Trip::Ratio)
         } else {
@@ -237,19 +237,129 @@ impl<R: BufRead> Read for Zstd<R> {
     }
 }
 
-/// Scan one layer blob read from `raw`.
+/// Scan one layer blob read from `raw`, decompressing and parsing in this thread.
 pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<LayerContents, Error> {
-    let compressed = Rc::new(Cell::new(0u64));
-    let trip = Rc::new(Cell::new(None));
+    let compressed = Arc::new(AtomicU64::new(0));
     let meter = Meter {
         inner: raw,
         hash: Sha256::new(),
         count: compressed.clone(),
     };
     let buffered = BufReader::with_capacity(128 * 1024, meter);
-    let decoded = Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
+    let mut decoded =
+        Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
+    let (mut out, diff_id) = scan_tar(&mut decoded, compressed, ctx)?;
+    let mut meter = decoded.into_inner().into_inner();
+    io::copy(&mut meter, &mut io::sink())
+        .map_err(|e| ctx.error(format!("corrupt or truncated layer: {e}")))?;
+    out.diff_id = diff_id;
+    out.digest = format!("sha256:{}", hex::encode(meter.hash.finalize()));
+    Ok(out)
+}
+
+/// Chunks handed from the decompressing thread to the parsing one.
+const PIPE_CHUNK: usize = 256 * 1024;
+/// Chunks in flight: bounds the memory a pipelined layer read uses (and how far decompression
+/// runs ahead of the bomb guard) to about 1 MiB.
+const PIPE_DEPTH: usize = 4;
+
+/// Like [`scan_layer`], but decompression (and the blob digest) runs on a second thread while
+/// this one parses the tar and computes the diff id: on a big gzip layer the two halves cost
+/// about the same, so this nearly halves the wall time.
+pub(super) fn scan_layer_pipelined(
+    raw: &mut (dyn Read + Send),
+    ctx: &LayerCtx<'_>,
+) -> Result<LayerContents, Error> {
+    let compressed = Arc::new(AtomicU64::new(0));
+    let meter = Meter {
+        inner: raw,
+        hash: Sha256::new(),
+        count: compressed.clone(),
+    };
+    let buffered = BufReader::with_capacity(128 * 1024, meter);
+    let mut decoded =
+        Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
+        let producer = scope.spawn(move || {
+            loop {
+                let mut buf = vec![0u8; PIPE_CHUNK];
+                match decoded.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        buf.truncate(n);
+                        // The parser stopped early (error or limit): stop decompressing.
+                        if tx.send(Ok(buf)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            decoded
+        });
+        let parsed = scan_tar(
+            ChannelReader {
+                rx,
+                chunk: Vec::new(),
+                pos: 0,
+            },
+            compressed,
+            ctx,
+        );
+        let decoded = producer
+            .join()
+            .map_err(|_| ctx.error("the decompression thread failed"))?;
+        let (mut out, diff_id) = parsed?;
+        let mut meter = decoded.into_inner().into_inner();
+        io::copy(&mut meter, &mut io::sink())
+            .map_err(|e| ctx.error(format!("corrupt or truncated layer: {e}")))?;
+        out.diff_id = diff_id;
+        out.digest = format!("sha256:{}", hex::encode(meter.hash.finalize()));
+        Ok(out)
+    })
+}
+
+/// Reads the chunks a decompressing thread sends.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.chunk = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0), // the sender finished: end of stream
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.pos);
+        buf[..n].copy_from_slice(&self.chunk[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Parse the uncompressed tar stream of a layer (guarded against bombs), read it to its end and
+/// return its entries with its diff id.
+fn scan_tar<R: Read>(
+    input: R,
+    compressed: Arc<AtomicU64>,
+    ctx: &LayerCtx<'_>,
+) -> Result<(LayerContents, String), Error> {
+    let trip = Rc::new(Cell::new(None));
     let guard = Guard {
-        inner: decoded,
+        inner: input,
         hash: Sha256::new(),
         count: 0,
         compressed,
@@ -285,14 +395,10 @@ pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<Layer
         }
         read_entry(&mut entry, ctx, &mut out).map_err(fail)?;
     }
-    // Read to the end so both digests cover the whole blob (tar padding, trailing frames).
+    // Read to the end so the digest covers the whole stream (tar padding, trailing frames).
     let mut guard = archive.into_inner();
     io::copy(&mut guard, &mut io::sink()).map_err(fail)?;
-    let mut meter = guard.inner.into_inner().into_inner();
-    io::copy(&mut meter, &mut io::sink()).map_err(fail)?;
-    out.diff_id = format!("sha256:{}", hex::encode(guard.hash.finalize()));
-    out.digest = format!("sha256:{}", hex::encode(meter.hash.finalize()));
-    Ok(out)
+    Ok((out, format!("sha256:{}", hex::encode(guard.hash.finalize()))))
 }
 
 /// Record one tar entry of a layer.

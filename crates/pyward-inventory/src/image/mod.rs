@@ -22,7 +22,7 @@ mod squash;
 mod store;
 
 use crate::tree::{KeepPredicate, Limits, MemTree};
-use layer::{scan_layer, LayerContents, LayerCtx};
+use layer::{scan_layer, scan_layer_pipelined, LayerContents, LayerCtx};
 use manifest::{
     blob_member, digest_from_member, digest_matches, is_sha256, normalize_ref, Descriptor,
     DockerManifestEntry, ImageConfig, OciIndex, OciManifest,
@@ -476,7 +476,7 @@ fn scan_layers(
                     total: &total,
                     keep,
                 };
-                let contents = scan_layer(&mut r, &ctx)?;
+                let contents = scan_layer_pipelined(&mut r, &ctx)?;
                 Ok((member.to_string(), contents))
             })
             .collect::<Result<_, Error>>()?;

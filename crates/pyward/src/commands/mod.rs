@@ -1,5 +1,7 @@
 mod intel;
 mod pip;
+mod policy;
+pub(crate) mod rules;
 mod scan;
 mod vet;
 
@@ -17,6 +19,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Vet(args) => vet::run(args),
         Command::Pip(args) => pip::run(args),
         Command::Intel(cmd) => intel::run(cmd),
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Rules(cmd) => rules::run(cmd),
     }
 }
 

@@ -7,9 +7,12 @@ use std::process::{Command, Output};
 pub fn pyward() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pyward"));
     // Keep tests away from the user's real intel database and colours.
-    c.env("PYWARD_DATA_DIR", std::env::temp_dir().join("pyward-tests-empty-data"))
-        .env("NO_COLOR", "1")
-        .env_remove("CI");
+    c.env(
+        "PYWARD_DATA_DIR",
+        std::env::temp_dir().join("pyward-tests-empty-data"),
+    )
+    .env("NO_COLOR", "1")
+    .env_remove("CI");
     c
 }
 
@@ -20,7 +23,11 @@ pub struct Run {
 }
 
 pub fn run(cmd: &mut Command) -> Run {
-    let Output { status, stdout, stderr } = cmd.output().expect("run pyward");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run pyward");
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -30,8 +37,9 @@ pub fn run(cmd: &mut Command) -> Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+        })
     }
 }
 

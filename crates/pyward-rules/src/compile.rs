@@ -1,0 +1,1280 @@
+//! Compiler: expanded AST → typed matcher tree; evaluator; event-type inference.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::IpAddr;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::ast::{Expr, FieldExpr, Modifier, Op, Rhs, TArg, Transformer};
+use crate::event::{Event, EventType};
+use crate::fields::{self, glob_match, Field, FieldType, Kind, Val};
+
+/// Most nodes a rule may have after macro expansion.
+pub(crate) const MAX_EXPANDED_NODES: usize = 1_000_000;
+/// Deepest nesting after macro expansion.
+pub(crate) const MAX_EXPANDED_DEPTH: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub(crate) struct CompileError {
+    pub pos: usize,
+    pub message: String,
+    /// The error is an unknown field (skip-if-unknown-filter applies).
+    pub unknown_field: bool,
+}
+
+fn cerr(pos: usize, message: impl Into<String>) -> CompileError {
+    CompileError {
+        pos,
+        message: message.into(),
+        unknown_field: false,
+    }
+}
+
+// ---------------------------------------------------------------- macro expansion
+
+/// Replace macro references by their (already parsed) bodies, recursively.
+/// `lookup` gives the body of a macro visible from this rule.
+pub(crate) fn expand_macros<'m>(
+    e: &Expr,
+    lookup: &dyn Fn(&str) -> Option<&'m Expr>,
+    used: &mut dyn FnMut(&str),
+) -> Result<Expr, CompileError> {
+    let mut budget = MAX_EXPANDED_NODES;
+    let mut stack: Vec<String> = Vec::new();
+    expand(e, lookup, used, &mut stack, &mut budget, 0)
+}
+
+fn expand<'m>(
+    e: &Expr,
+    lookup: &dyn Fn(&str) -> Option<&'m Expr>,
+    used: &mut dyn FnMut(&str),
+    stack: &mut Vec<String>,
+    budget: &mut usize,
+    depth: usize,
+) -> Result<Expr, CompileError> {
+    if depth > MAX_EXPANDED_DEPTH {
+        return Err(cerr(
+            0,
+            format!(
+                "condition nests deeper than {MAX_EXPANDED_DEPTH} levels after macro expansion"
+            ),
+        ));
+    }
+    if *budget == 0 {
+        return Err(cerr(
+            0,
+            format!("condition has more than {MAX_EXPANDED_NODES} nodes after macro expansion"),
+        ));
+    }
+    *budget -= 1;
+    Ok(match e {
+        Expr::And(v) => Expr::and(
+            v.iter()
+                .map(|x| expand(x, lookup, used, stack, budget, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(v) => Expr::or(
+            v.iter()
+                .map(|x| expand(x, lookup, used, stack, budget, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Not(x) => Expr::Not(Box::new(expand(x, lookup, used, stack, budget, depth + 1)?)),
+        Expr::Check { .. } => e.clone(),
+        Expr::Macro { name, pos } => {
+            if stack.iter().any(|s| s == name) {
+                let mut chain = stack.clone();
+                chain.push(name.clone());
+                return Err(cerr(
+                    *pos,
+                    format!("Macro cycle detected: {}", chain.join(" -> ")),
+                ));
+            }
+            let Some(body) = lookup(name) else {
+                return Err(cerr(
+                    *pos,
+                    format!("Undefined macro '{name}' used in filter."),
+                ));
+            };
+            used(name);
+            stack.push(name.clone());
+            let r = expand(body, lookup, used, stack, budget, depth + 1);
+            stack.pop();
+            r?
+        }
+    })
+}
+
+// ---------------------------------------------------------------- event-type sets
+
+const WORDS: usize = 8;
+
+/// A set of event types (bitset over [`EventType::index`]).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub(crate) struct TypeSet([u64; WORDS]);
+
+impl TypeSet {
+    pub(crate) fn all() -> TypeSet {
+        let mut s = TypeSet([0; WORDS]);
+        for t in EventType::all() {
+            s.insert(t.index());
+        }
+        s
+    }
+    pub(crate) fn empty() -> TypeSet {
+        TypeSet([0; WORDS])
+    }
+    fn insert(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    pub(crate) fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    fn and(&self, o: &TypeSet) -> TypeSet {
+        let mut r = self.clone();
+        for (a, b) in r.0.iter_mut().zip(o.0.iter()) {
+            *a &= b;
+        }
+        r
+    }
+    fn or(&self, o: &TypeSet) -> TypeSet {
+        let mut r = self.clone();
+        for (a, b) in r.0.iter_mut().zip(o.0.iter()) {
+            *a |= b;
+        }
+        r
+    }
+    fn complement(&self) -> TypeSet {
+        let all = TypeSet::all();
+        let mut r = self.clone();
+        for (a, b) in r.0.iter_mut().zip(all.0.iter()) {
+            *a = !*a & b;
+        }
+        r
+    }
+    pub(crate) fn is_all(&self) -> bool {
+        *self == TypeSet::all()
+    }
+    pub(crate) fn iter(&self) -> impl Iterator<Item = EventType> + '_ {
+        EventType::all().filter(|t| self.contains(t.index()))
+    }
+}
+
+/// Falco's inference (`ppm_codes.cpp`): and → ∩, or → ∪, not pushed to the leaves;
+/// checks not on `evt.type` are neutral (all types) and not inverted.
+pub(crate) fn event_types(e: &Expr, negated: bool) -> TypeSet {
+    match e {
+        Expr::And(v) | Expr::Or(v) => {
+            let is_and = matches!(e, Expr::And(_)) != negated;
+            let mut acc: Option<TypeSet> = None;
+            for x in v {
+                let s = event_types(x, negated);
+                acc = Some(match acc {
+                    None => s,
+                    Some(a) if is_and => a.and(&s),
+                    Some(a) => a.or(&s),
+                });
+            }
+            acc.unwrap_or_else(TypeSet::all)
+        }
+        Expr::Not(x) => event_types(x, !negated),
+        Expr::Macro { .. } => TypeSet::all(),
+        Expr::Check {
+            lhs: FieldExpr::Field {
+                name, arg: None, ..
+            },
+            op,
+            modifier,
+            rhs,
+            ..
+        } if name == "evt.type" => {
+            let names: Vec<&str> = match rhs {
+                Rhs::Value(v) => vec![v.as_str()],
+                Rhs::List(l) => l.iter().map(String::as_str).collect(),
+                _ => return TypeSet::all(),
+            };
+            let mut s = TypeSet::empty();
+            for n in names {
+                if let Some(t) = EventType::from_name(n) {
+                    s.insert(t.index());
+                }
+            }
+            let positive = match (op, modifier) {
+                (Op::Eq, None) | (Op::In, None) | (Op::Eq, Some(Modifier::AnyOf)) => true,
+                (Op::Ne, None) | (Op::Ne, Some(Modifier::AllOf)) => false,
+                _ => return TypeSet::all(),
+            };
+            if positive != negated {
+                s
+            } else {
+                s.complement()
+            }
+        }
+        Expr::Check { .. } => TypeSet::all(),
+    }
+}
+
+// ---------------------------------------------------------------- compiled tree
+
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    And(Box<[Node]>),
+    Or(Box<[Node]>),
+    Not(Box<Node>),
+    Check(Box<Check>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Check {
+    lhs: Operand,
+    m: Matcher,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Operand {
+    Field(Field),
+    Transform(Box<TransformSpec>),
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct TransformSpec {
+    kind: Transformer,
+    args: Vec<TArgC>,
+    arg: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+enum TArgC {
+    Op(Operand),
+    Str(String),
+    List(Vec<TArgC>),
+}
+
+/// Small fast hasher for string sets (Fx-style, 8 bytes per step); the sets are
+/// fixed at load time from the rules, so hash flooding is not a concern.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = 0u64;
+            for (i, b) in rest.iter().enumerate() {
+                w |= u64::from(*b) << (8 * i);
+            }
+            h = (h.rotate_left(5) ^ w ^ (rest.len() as u64) << 59).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+type FnvSet = HashSet<Box<str>, BuildHasherDefault<Fnv>>;
+
+#[derive(Clone, Debug)]
+enum StrSet {
+    Small(Vec<Box<str>>),
+    Hash(FnvSet),
+}
+
+impl StrSet {
+    fn new(items: &[String]) -> StrSet {
+        if items.len() <= 6 {
+            StrSet::Small(items.iter().map(|s| s.as_str().into()).collect())
+        } else {
+            StrSet::Hash(items.iter().map(|s| s.as_str().into()).collect())
+        }
+    }
+    fn contains(&self, s: &str) -> bool {
+        match self {
+            StrSet::Small(v) => v.iter().any(|x| &**x == s),
+            StrSet::Hash(h) => h.contains(s),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum SOp {
+    Eq,
+    Ne,
+    Contains,
+    IContains,
+    StartsWith,
+    EndsWith,
+    Glob,
+    IGlob,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum NOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Debug)]
+struct Net {
+    ip: IpAddr,
+    prefix: u8,
+}
+
+impl Net {
+    fn parse(s: &str) -> Option<Net> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((a, p)) => (
+                a.trim().parse::<IpAddr>().ok()?,
+                Some(p.trim().parse::<u8>().ok()?),
+            ),
+            None => (s.trim().parse::<IpAddr>().ok()?, None),
+        };
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return None;
+        }
+        Some(Net { ip, prefix })
+    }
+    fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.ip, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(self.prefix))
+                };
+                u32::from(n) & mask == u32::from(*a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(self.prefix))
+                };
+                u128::from(n) & mask == u128::from(*a) & mask
+            }
+            (IpAddr::V4(n), IpAddr::V6(a)) => a.to_ipv4_mapped().is_some_and(|a4| {
+                Net {
+                    ip: IpAddr::V4(n),
+                    prefix: self.prefix,
+                }
+                .contains(&IpAddr::V4(a4))
+            }),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Matcher {
+    Exists,
+    EvtType {
+        bits: TypeSet,
+        names: StrSet,
+        negate: bool,
+    },
+    Str {
+        op: SOp,
+        needle: Box<str>,
+    },
+    Regex(regex::Regex),
+    InSet {
+        set: StrSet,
+        negate: bool,
+    },
+    PMatch(FnvSet),
+    /// `contains/icontains/startswith <modifier> (...)` with Aho-Corasick.
+    Multi {
+        ac: AhoCorasick,
+        n: usize,
+        modifier: Modifier,
+    },
+    /// `startswith/endswith <modifier> (...)`: prefix (suffix) table keyed by length.
+    Affix {
+        set: HashSet<Box<[u8]>, BuildHasherDefault<Fnv>>,
+        lens: Vec<usize>,
+        n: usize,
+        modifier: Modifier,
+        suffix: bool,
+    },
+    /// Other operators with a modifier: each item tested in turn.
+    Each {
+        items: Vec<Matcher>,
+        modifier: Modifier,
+    },
+    Num {
+        op: NOp,
+        rhs: i128,
+    },
+    NumIn {
+        set: Vec<i128>,
+    },
+    Bool {
+        rhs: bool,
+        negate: bool,
+    },
+    Ip {
+        nets: Vec<Net>,
+        negate: bool,
+    },
+    Bytes {
+        needle: Vec<u8>,
+        prefix: bool,
+    },
+    Field {
+        op: Op,
+        rhs: Operand,
+    },
+}
+
+// ---------------------------------------------------------------- compile
+
+pub(crate) struct CompileCtx<'a> {
+    pub fields_used: &'a mut Vec<String>,
+    pub na_check: &'a mut bool,
+}
+
+pub(crate) fn compile(e: &Expr, ctx: &mut CompileCtx<'_>) -> Result<Node, CompileError> {
+    Ok(match e {
+        Expr::And(v) => Node::And(
+            v.iter()
+                .map(|x| compile(x, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(v) => Node::Or(
+            v.iter()
+                .map(|x| compile(x, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Not(x) => Node::Not(Box::new(compile(x, ctx)?)),
+        Expr::Macro { name, pos } => {
+            return Err(cerr(
+                *pos,
+                format!("Undefined macro '{name}' used in filter."),
+            ))
+        }
+        Expr::Check {
+            lhs,
+            op,
+            modifier,
+            rhs,
+            pos,
+        } => Node::Check(Box::new(compile_check(
+            lhs, *op, *modifier, rhs, *pos, ctx,
+        )?)),
+    })
+}
+
+fn compile_operand(f: &FieldExpr, ctx: &mut CompileCtx<'_>) -> Result<Operand, CompileError> {
+    match f {
+        FieldExpr::Field { name, arg, pos } => {
+            let field = fields::resolve(name, arg.as_deref(), true).map_err(|m| CompileError {
+                pos: *pos,
+                unknown_field: m.contains("nonexistent"),
+                message: m,
+            })?;
+            if !ctx.fields_used.contains(&field.text) {
+                ctx.fields_used.push(field.text.clone());
+            }
+            Ok(Operand::Field(field))
+        }
+        FieldExpr::Transform {
+            kind,
+            args,
+            arg,
+            pos,
+        } => {
+            let args = args
+                .iter()
+                .map(|a| compile_targ(a, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let need_one = matches!(
+                kind,
+                Transformer::ToLower
+                    | Transformer::ToUpper
+                    | Transformer::B64
+                    | Transformer::Basename
+                    | Transformer::Len
+            );
+            if need_one && (args.len() != 1 || !matches!(args.first(), Some(TArgC::Op(_)))) {
+                return Err(cerr(
+                    *pos,
+                    format!("transformer {kind:?} takes exactly one field argument").to_lowercase(),
+                ));
+            }
+            if *kind == Transformer::Getopt && arg.is_none() {
+                return Err(cerr(
+                    *pos,
+                    "getopt(...) needs an option selector, e.g. getopt(proc.args, \"nt:\")[t]",
+                ));
+            }
+            Ok(Operand::Transform(Box::new(TransformSpec {
+                kind: *kind,
+                args,
+                arg: arg.clone(),
+            })))
+        }
+    }
+}
+
+fn compile_targ(a: &TArg, ctx: &mut CompileCtx<'_>) -> Result<TArgC, CompileError> {
+    Ok(match a {
+        TArg::Field(f) => TArgC::Op(compile_operand(f, ctx)?),
+        TArg::Str(s) => TArgC::Str(s.clone()),
+        TArg::List(v) => TArgC::List(
+            v.iter()
+                .map(|x| compile_targ(x, ctx))
+                .collect::<Result<_, _>>()?,
+        ),
+    })
+}
+
+fn operand_type(o: &Operand) -> FieldType {
+    match o {
+        Operand::Field(f) => f.ty,
+        Operand::Transform(t) if t.kind == Transformer::Len => FieldType::Uint,
+        Operand::Transform(_) => FieldType::Str,
+    }
+}
+
+fn compile_check(
+    lhs: &FieldExpr,
+    op: Op,
+    modifier: Option<Modifier>,
+    rhs: &Rhs,
+    pos: usize,
+    ctx: &mut CompileCtx<'_>,
+) -> Result<Check, CompileError> {
+    let lhs = compile_operand(lhs, ctx)?;
+    let ty = operand_type(&lhs);
+    let na = match rhs {
+        Rhs::List(l) => l.iter().any(|v| v == "<NA>"),
+        Rhs::Value(v) => v == "<NA>",
+        _ => false,
+    };
+    if na {
+        *ctx.na_check = true;
+    }
+    let m = match (op, rhs) {
+        (Op::Exists, _) => Matcher::Exists,
+        (_, Rhs::Field(f)) => {
+            if modifier.is_some() {
+                return Err(cerr(
+                    pos,
+                    "a oneof/anyof/allof modifier needs a list, not a field",
+                ));
+            }
+            Matcher::Field {
+                op,
+                rhs: compile_operand(f, ctx)?,
+            }
+        }
+        (_, Rhs::None) => return Err(cerr(pos, format!("operator '{}' needs a value", op.name()))),
+        (_, Rhs::Value(v)) => scalar_matcher(op, v, ty, &lhs, pos)?,
+        (_, Rhs::List(items)) => list_matcher(op, modifier, items, ty, &lhs, pos)?,
+    };
+    Ok(Check { lhs, m })
+}
+
+fn is_evt_type(o: &Operand) -> bool {
+    matches!(
+        o,
+        Operand::Field(Field {
+            kind: Kind::EvtType,
+            ..
+        })
+    )
+}
+
+fn evt_type_matcher(items: &[String], negate: bool) -> Matcher {
+    let mut bits = TypeSet::empty();
+    for n in items {
+        if let Some(t) = EventType::from_name(n) {
+            bits.insert(t.index());
+        }
+    }
+    Matcher::EvtType {
+        bits,
+        names: StrSet::new(items),
+        negate,
+    }
+}
+
+fn parse_num(v: &str, pos: usize) -> Result<i128, CompileError> {
+    fields::parse_number(v).ok_or_else(|| cerr(pos, format!("'{v}' is not a valid number")))
+}
+
+fn parse_bool(v: &str, pos: usize) -> Result<bool, CompileError> {
+    match v {
+        "true" | "TRUE" | "True" | "1" => Ok(true),
+        "false" | "FALSE" | "False" | "0" => Ok(false),
+        _ => Err(cerr(
+            pos,
+            format!("'{v}' is not a valid boolean (use true or false)"),
+        )),
+    }
+}
+
+fn parse_net(v: &str, pos: usize) -> Result<Net, CompileError> {
+    Net::parse(v).ok_or_else(|| {
+        cerr(
+            pos,
+            format!("'{v}' is not a valid IP address or CIDR network"),
+        )
+    })
+}
+
+fn decode_hex(v: &str, pos: usize) -> Result<Vec<u8>, CompileError> {
+    let b = v.as_bytes();
+    if !b.len().is_multiple_of(2) {
+        return Err(cerr(
+            pos,
+            format!("'{v}' is not a valid hex string (bcontains/bstartswith take hex bytes)"),
+        ));
+    }
+    b.chunks(2)
+        .map(|c| {
+            std::str::from_utf8(c)
+                .ok()
+                .and_then(|s| u8::from_str_radix(s, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| {
+            cerr(
+                pos,
+                format!("'{v}' is not a valid hex string (bcontains/bstartswith take hex bytes)"),
+            )
+        })
+}
+
+fn num_op(op: Op) -> Option<NOp> {
+    Some(match op {
+        Op::Eq => NOp::Eq,
+        Op::Ne => NOp::Ne,
+        Op::Lt => NOp::Lt,
+        Op::Le => NOp::Le,
+        Op::Gt => NOp::Gt,
+        Op::Ge => NOp::Ge,
+        _ => return None,
+    })
+}
+
+fn scalar_matcher(
+    op: Op,
+    v: &str,
+    ty: FieldType,
+    lhs: &Operand,
+    pos: usize,
+) -> Result<Matcher, CompileError> {
+    if op.is_list_op() {
+        // `in` with a single bare value is not valid syntax; the parser prevents it.
+        return Err(cerr(pos, format!("operator '{}' needs a list", op.name())));
+    }
+    if is_evt_type(lhs) && matches!(op, Op::Eq | Op::Ne) {
+        return Ok(evt_type_matcher(&[v.to_owned()], op == Op::Ne));
+    }
+    match (op, ty) {
+        (Op::Lt | Op::Le | Op::Gt | Op::Ge, _)
+        | (Op::Eq | Op::Ne, FieldType::Int | FieldType::Uint | FieldType::AbsTime) => {
+            if let Some(n) = num_op(op) {
+                return Ok(Matcher::Num {
+                    op: n,
+                    rhs: parse_num(v, pos)?,
+                });
+            }
+        }
+        (Op::Eq | Op::Ne, FieldType::Bool) => {
+            return Ok(Matcher::Bool {
+                rhs: parse_bool(v, pos)?,
+                negate: op == Op::Ne,
+            })
+        }
+        (Op::Eq | Op::Ne, FieldType::Ip | FieldType::Net) => {
+            return Ok(Matcher::Ip {
+                nets: vec![parse_net(v, pos)?],
+                negate: op == Op::Ne,
+            })
+        }
+        _ => {}
+    }
+    Ok(match op {
+        Op::Eq => Matcher::Str {
+            op: SOp::Eq,
+            needle: v.into(),
+        },
+        Op::Ne => Matcher::Str {
+            op: SOp::Ne,
+            needle: v.into(),
+        },
+        Op::Contains => Matcher::Str {
+            op: SOp::Contains,
+            needle: v.into(),
+        },
+        Op::IContains => Matcher::Str {
+            op: SOp::IContains,
+            needle: v.to_ascii_lowercase().into(),
+        },
+        Op::StartsWith => Matcher::Str {
+            op: SOp::StartsWith,
+            needle: v.into(),
+        },
+        Op::EndsWith => Matcher::Str {
+            op: SOp::EndsWith,
+            needle: v.into(),
+        },
+        Op::Glob => Matcher::Str {
+            op: SOp::Glob,
+            needle: v.into(),
+        },
+        Op::IGlob => Matcher::Str {
+            op: SOp::IGlob,
+            needle: v.into(),
+        },
+        Op::BContains => Matcher::Bytes {
+            needle: decode_hex(v, pos)?,
+            prefix: false,
+        },
+        Op::BStartsWith => Matcher::Bytes {
+            needle: decode_hex(v, pos)?,
+            prefix: true,
+        },
+        Op::Regex => {
+            let re = regex::RegexBuilder::new(&format!("^(?:{v})$"))
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| cerr(pos, format!("invalid regular expression '{v}': {e}")))?;
+            Matcher::Regex(re)
+        }
+        _ => {
+            return Err(cerr(
+                pos,
+                format!("operator '{}' is not supported here", op.name()),
+            ))
+        }
+    })
+}
+
+fn list_matcher(
+    op: Op,
+    modifier: Option<Modifier>,
+    items: &[String],
+    ty: FieldType,
+    lhs: &Operand,
+    pos: usize,
+) -> Result<Matcher, CompileError> {
+    let set_like = match (op, modifier) {
+        (Op::In | Op::Intersects, None) | (Op::Eq, Some(Modifier::AnyOf)) => Some(false),
+        (Op::Ne, Some(Modifier::AllOf)) => Some(true),
+        _ => None,
+    };
+    if let Some(negate) = set_like {
+        if is_evt_type(lhs) {
+            return Ok(evt_type_matcher(items, negate));
+        }
+        return Ok(match ty {
+            FieldType::Int | FieldType::Uint | FieldType::AbsTime if !negate => Matcher::NumIn {
+                set: items
+                    .iter()
+                    .map(|v| parse_num(v, pos))
+                    .collect::<Result<_, _>>()?,
+            },
+            FieldType::Ip | FieldType::Net => Matcher::Ip {
+                nets: items
+                    .iter()
+                    .map(|v| parse_net(v, pos))
+                    .collect::<Result<_, _>>()?,
+                negate,
+            },
+            _ => Matcher::InSet {
+                set: StrSet::new(items),
+                negate,
+            },
+        });
+    }
+    if op == Op::PMatch {
+        let mut set = FnvSet::default();
+        for i in items {
+            let t = i.trim_end_matches('/');
+            set.insert(if t.is_empty() { "/".into() } else { t.into() });
+        }
+        return Ok(Matcher::PMatch(set));
+    }
+    let Some(modifier) = modifier else {
+        return Err(cerr(
+            pos,
+            format!(
+                "operator '{}' does not take a list; use 'in' or a oneof/anyof/allof modifier",
+                op.name()
+            ),
+        ));
+    };
+    if matches!(op, Op::StartsWith | Op::EndsWith) && matches!(ty, FieldType::Str) {
+        let mut set: HashSet<Box<[u8]>, BuildHasherDefault<Fnv>> = HashSet::default();
+        let mut lens = Vec::new();
+        for i in items {
+            set.insert(i.as_bytes().into());
+            if !lens.contains(&i.len()) {
+                lens.push(i.len());
+            }
+        }
+        lens.sort_unstable();
+        return Ok(Matcher::Affix {
+            n: set.len(),
+            set,
+            lens,
+            modifier,
+            suffix: op == Op::EndsWith,
+        });
+    }
+    if matches!(op, Op::Contains | Op::IContains)
+        && matches!(ty, FieldType::Str)
+        && !items.is_empty()
+    {
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(op == Op::IContains)
+            .match_kind(MatchKind::Standard)
+            .build(items)
+            .map_err(|e| cerr(pos, format!("cannot build matcher: {e}")))?;
+        return Ok(Matcher::Multi {
+            ac,
+            n: items.len(),
+            modifier,
+        });
+    }
+    let items = items
+        .iter()
+        .map(|v| scalar_matcher(op, v, ty, lhs, pos))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Matcher::Each { items, modifier })
+}
+
+// ---------------------------------------------------------------- evaluation
+
+impl Node {
+    #[inline]
+    pub(crate) fn eval<E: Event + ?Sized>(&self, e: &E) -> bool {
+        match self {
+            Node::And(v) => v.iter().all(|n| n.eval(e)),
+            Node::Or(v) => v.iter().any(|n| n.eval(e)),
+            Node::Not(n) => !n.eval(e),
+            Node::Check(c) => c.eval(e),
+        }
+    }
+}
+
+impl Check {
+    fn eval<E: Event + ?Sized>(&self, e: &E) -> bool {
+        match &self.lhs {
+            Operand::Field(f) => {
+                if let Matcher::EvtType {
+                    bits,
+                    names,
+                    negate,
+                } = &self.m
+                {
+                    let t = e.event_type();
+                    let hit = if t == EventType::UNKNOWN {
+                        names.contains(e.event_type_name())
+                    } else {
+                        bits.contains(t.index())
+                    };
+                    return hit != *negate;
+                }
+                if let Matcher::Exists = self.m {
+                    return fields::any_value(&f.kind, e, |_| true).is_some();
+                }
+                fields::any_value(&f.kind, e, |v| self.m.test(v, e)).unwrap_or(false)
+            }
+            Operand::Transform(t) => {
+                let vals = t.eval(e);
+                if let Matcher::Exists = self.m {
+                    return !vals.is_empty();
+                }
+                vals.iter().any(|v| self.m.test(v, e))
+            }
+        }
+    }
+}
+
+impl Operand {
+    /// All values of the operand (one for plain fields, several for any-ancestor).
+    pub(crate) fn values<'a, E: Event + ?Sized>(&self, e: &'a E) -> Vec<Val<'a>> {
+        match self {
+            Operand::Field(f) => {
+                let mut out = Vec::new();
+                fields::any_value(&f.kind, e, |v| {
+                    out.push(v.clone());
+                    false
+                });
+                out
+            }
+            Operand::Transform(t) => t.eval(e),
+        }
+    }
+}
+
+fn owned<'a>(s: String) -> Val<'a> {
+    Val::Str(Cow::Owned(s))
+}
+
+impl TransformSpec {
+    fn eval<'a, E: Event + ?Sized>(&self, e: &'a E) -> Vec<Val<'a>> {
+        let first = |e: &'a E| -> Vec<Val<'a>> {
+            match self.args.first() {
+                Some(TArgC::Op(o)) => o.values(e),
+                _ => Vec::new(),
+            }
+        };
+        match self.kind {
+            Transformer::ToLower => first(e)
+                .into_iter()
+                .map(|v| owned(v.to_text().to_lowercase()))
+                .collect(),
+            Transformer::ToUpper => first(e)
+                .into_iter()
+                .map(|v| owned(v.to_text().to_uppercase()))
+                .collect(),
+            Transformer::Basename => first(e)
+                .into_iter()
+                .map(|v| {
+                    let t = v.to_text();
+                    owned(t.rsplit('/').next().unwrap_or("").to_owned())
+                })
+                .collect(),
+            Transformer::Len => first(e)
+                .into_iter()
+                .map(|v| match &v {
+                    Val::Bytes(b) => Val::Uint(b.len() as u64),
+                    other => Val::Uint(other.to_text().len() as u64),
+                })
+                .collect(),
+            Transformer::B64 => {
+                use base64::Engine as _;
+                first(e)
+                    .into_iter()
+                    .filter_map(|v| {
+                        let t = v.to_text();
+                        let d = base64::engine::general_purpose::STANDARD
+                            .decode(t.trim().as_bytes())
+                            .ok()?;
+                        Some(match String::from_utf8(d) {
+                            Ok(s) => owned(s),
+                            Err(err) => Val::Bytes(Cow::Owned(err.into_bytes())),
+                        })
+                    })
+                    .collect()
+            }
+            Transformer::Concat | Transformer::Join => {
+                let (sep, rest): (String, &[TArgC]) = if self.kind == Transformer::Join {
+                    match self.args.split_first() {
+                        Some((TArgC::Str(s), rest)) => (s.clone(), rest),
+                        _ => return Vec::new(),
+                    }
+                } else {
+                    (String::new(), &self.args[..])
+                };
+                let mut parts = Vec::new();
+                flatten_targs(rest, e, &mut parts);
+                if parts.is_empty() {
+                    return Vec::new();
+                }
+                vec![owned(parts.join(&sep))]
+            }
+            Transformer::Getopt => {
+                let Some(sel) = &self.arg else {
+                    return Vec::new();
+                };
+                let (Some(TArgC::Op(o)), Some(TArgC::Str(spec))) =
+                    (self.args.first(), self.args.get(1))
+                else {
+                    return Vec::new();
+                };
+                let args: Vec<String> = o
+                    .values(e)
+                    .iter()
+                    .map(|v| v.to_text().into_owned())
+                    .collect();
+                let words: Vec<&str> = args.iter().flat_map(|a| a.split_whitespace()).collect();
+                getopt(&words, spec, sel).into_iter().map(owned).collect()
+            }
+        }
+    }
+}
+
+fn flatten_targs<E: Event + ?Sized>(args: &[TArgC], e: &E, out: &mut Vec<String>) {
+    for a in args {
+        match a {
+            TArgC::Str(s) => out.push(s.clone()),
+            TArgC::Op(o) => {
+                for v in o.values(e) {
+                    out.push(v.to_text().into_owned());
+                }
+            }
+            TArgC::List(l) => flatten_targs(l, e, out),
+        }
+    }
+}
+
+/// POSIX getopt over `words` with option string `spec`; the value of option `sel`
+/// (or `"true"`-less presence as an empty string for flags).
+fn getopt(words: &[&str], spec: &str, sel: &str) -> Option<String> {
+    let spec = spec.as_bytes();
+    let takes_arg = |c: u8| {
+        spec.iter()
+            .position(|&s| s == c)
+            .is_some_and(|i| spec.get(i + 1) == Some(&b':'))
+    };
+    let mut i = 0;
+    let mut result = None;
+    while i < words.len() {
+        let w = words[i].as_bytes();
+        if w == b"--" || w.len() < 2 || w[0] != b'-' {
+            i += 1;
+            continue;
+        }
+        let mut j = 1;
+        while j < w.len() {
+            let c = w[j];
+            if takes_arg(c) {
+                let val = if j + 1 < w.len() {
+                    String::from_utf8_lossy(&w[j + 1..]).into_owned()
+                } else {
+                    i += 1;
+                    words.get(i).map(|s| s.to_string()).unwrap_or_default()
+                };
+                if sel.as_bytes() == [c] {
+                    result = Some(val);
+                }
+                break;
+            } else if sel.as_bytes() == [c] {
+                result = Some(String::new());
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    result
+}
+
+fn num_cmp(op: NOp, a: i128, b: i128) -> bool {
+    match op {
+        NOp::Eq => a == b,
+        NOp::Ne => a != b,
+        NOp::Lt => a < b,
+        NOp::Le => a <= b,
+        NOp::Gt => a > b,
+        NOp::Ge => a >= b,
+    }
+}
+
+fn icontains(hay: &str, needle_lower: &str) -> bool {
+    let n = needle_lower.as_bytes();
+    if n.is_empty() {
+        return true;
+    }
+    let h = hay.as_bytes();
+    if h.len() < n.len() {
+        return false;
+    }
+    h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+fn val_ip(v: &Val<'_>) -> Option<IpAddr> {
+    match v {
+        Val::Ip(ip) => Some(*ip),
+        Val::Str(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+impl Matcher {
+    fn test<E: Event + ?Sized>(&self, v: &Val<'_>, e: &E) -> bool {
+        match self {
+            Matcher::Exists => true,
+            Matcher::EvtType { names, negate, .. } => names.contains(&v.to_text()) != *negate,
+            Matcher::Str { op, needle } => {
+                let t = v.to_text();
+                let s: &str = &t;
+                match op {
+                    SOp::Eq => s == &**needle,
+                    SOp::Ne => s != &**needle,
+                    SOp::Contains => s.contains(&**needle),
+                    SOp::IContains => icontains(s, needle),
+                    SOp::StartsWith => s.starts_with(&**needle),
+                    SOp::EndsWith => s.ends_with(&**needle),
+                    SOp::Glob => glob_match(needle.as_bytes(), s.as_bytes(), false),
+                    SOp::IGlob => glob_match(needle.as_bytes(), s.as_bytes(), true),
+                }
+            }
+            Matcher::Regex(re) => re.is_match(&v.to_text()),
+            Matcher::InSet { set, negate } => set.contains(&v.to_text()) != *negate,
+            Matcher::PMatch(set) => {
+                let t = v.to_text();
+                let mut p: &str = t.trim_end_matches('/');
+                if p.is_empty() && t.starts_with('/') {
+                    return set.contains("/");
+                }
+                loop {
+                    if set.contains(p) {
+                        return true;
+                    }
+                    match p.rfind('/') {
+                        Some(0) => return p.len() > 1 && set.contains("/"),
+                        Some(i) => p = &p[..i],
+                        None => return false,
+                    }
+                }
+            }
+            Matcher::Affix {
+                set,
+                lens,
+                n,
+                modifier,
+                suffix,
+            } => {
+                let t = v.to_text();
+                let hay = t.as_bytes();
+                let mut count = 0usize;
+                for &l in lens {
+                    if l > hay.len() {
+                        break;
+                    }
+                    let part = if *suffix {
+                        &hay[hay.len() - l..]
+                    } else {
+                        &hay[..l]
+                    };
+                    if set.contains(part) {
+                        count += 1;
+                        if *modifier == Modifier::AnyOf {
+                            return true;
+                        }
+                    }
+                }
+                modifier_ok(*modifier, count, *n)
+            }
+            Matcher::Multi { ac, n, modifier } => {
+                let t = v.to_text();
+                let hay = t.as_bytes();
+                if *modifier == Modifier::AnyOf {
+                    ac.is_match(hay)
+                } else {
+                    let mut seen = vec![false; *n];
+                    let mut count = 0;
+                    for m in ac.find_overlapping_iter(hay) {
+                        let i = m.pattern().as_usize();
+                        if !seen[i] {
+                            seen[i] = true;
+                            count += 1;
+                        }
+                    }
+                    modifier_ok(*modifier, count, *n)
+                }
+            }
+            Matcher::Each { items, modifier } => {
+                let count = items.iter().filter(|m| m.test(v, e)).count();
+                modifier_ok(*modifier, count, items.len())
+            }
+            Matcher::Num { op, rhs } => v.as_i128().is_some_and(|a| num_cmp(*op, a, *rhs)),
+            Matcher::NumIn { set } => v.as_i128().is_some_and(|a| set.contains(&a)),
+            Matcher::Bool { rhs, negate } => {
+                let b = match v {
+                    Val::Bool(b) => Some(*b),
+                    Val::Str(s) => match s.as_ref() {
+                        "true" => Some(true),
+                        "false" => Some(false),
+                        _ => None,
+                    },
+                    other => other.as_i128().map(|i| i != 0),
+                };
+                b.is_some_and(|b| (b == *rhs) != *negate)
+            }
+            Matcher::Ip { nets, negate } => {
+                val_ip(v).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)) != *negate)
+            }
+            Matcher::Bytes { needle, prefix } => {
+                let owned;
+                let hay: &[u8] = match v {
+                    Val::Bytes(b) => b,
+                    other => {
+                        owned = other.to_text().into_owned();
+                        owned.as_bytes()
+                    }
+                };
+                if *prefix {
+                    hay.starts_with(needle)
+                } else {
+                    needle.is_empty() || hay.windows(needle.len()).any(|w| w == &needle[..])
+                }
+            }
+            Matcher::Field { op, rhs } => {
+                let others = rhs.values(e);
+                others.iter().any(|o| field_cmp(*op, v, o))
+            }
+        }
+    }
+}
+
+fn modifier_ok(m: Modifier, count: usize, n: usize) -> bool {
+    match m {
+        Modifier::OneOf => count == 1,
+        Modifier::AnyOf => count >= 1,
+        Modifier::AllOf => count == n,
+    }
+}
+
+fn field_cmp(op: Op, a: &Val<'_>, b: &Val<'_>) -> bool {
+    if let (Some(x), Some(y)) = (num_of(a), num_of(b)) {
+        if let Some(n) = num_op(op) {
+            return num_cmp(n, x, y);
+        }
+    }
+    let (x, y) = (a.to_text(), b.to_text());
+    match op {
+        Op::Eq | Op::In | Op::Intersects => x == y,
+        Op::Ne => x != y,
+        Op::Contains => x.contains(y.as_ref()),
+        Op::IContains => icontains(&x, &y.to_ascii_lowercase()),
+        Op::StartsWith => x.starts_with(y.as_ref()),
+        Op::EndsWith => x.ends_with(y.as_ref()),
+        Op::Glob => glob_match(y.as_bytes(), x.as_bytes(), false),
+        Op::IGlob => glob_match(y.as_bytes(), x.as_bytes(), true),
+        Op::PMatch => {
+            x == y || (x.starts_with(y.as_ref()) && x.as_bytes().get(y.len()) == Some(&b'/'))
+        }
+        Op::BContains => x.contains(y.as_ref()),
+        Op::BStartsWith => x.starts_with(y.as_ref()),
+        Op::Lt => x < y,
+        Op::Le => x <= y,
+        Op::Gt => x > y,
+        Op::Ge => x >= y,
+        Op::Regex => regex::Regex::new(&format!("^(?:{y})$")).is_ok_and(|r| r.is_match(&x)),
+        Op::Exists => true,
+    }
+}
+
+fn num_of(v: &Val<'_>) -> Option<i128> {
+    match v {
+        Val::Int(i) => Some(i128::from(*i)),
+        Val::Uint(u) => Some(i128::from(*u)),
+        _ => None,
+    }
+}
