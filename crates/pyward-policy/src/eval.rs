@@ -681,37 +681,87 @@ impl BundleContext {
         content: &[(String, PyRegex)],
         secrets: &[(String, PyRegex)],
     ) {
-        for e in tree.entries() {
-            if e.kind != EntryKind::File || e.size > MAX_SCAN_FILE {
-                continue;
-            }
-            let bytes = match tree.read(&e.path, MAX_SCAN_FILE) {
-                Ok(b) => b,
-                Err(_) => {
-                    self.unreadable += 1;
-                    continue;
+        use rayon::prelude::*;
+        // One DFA pass over each file with a superset of every pattern (look-around dropped)
+        // finds the few files and patterns worth the exact, per-line (and possibly
+        // backtracking) check; without it, secret scanning dominated whole-image scans.
+        let all: Vec<&PyRegex> = content.iter().chain(secrets).map(|(_, r)| r).collect();
+        let pre: Vec<Option<String>> = all.iter().map(|r| r.line_prefilter()).collect();
+        let (pre_idx, pre_src): (Vec<usize>, Vec<String>) = pre
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.clone().map(|p| (i, p)))
+            .unzip();
+        let set = regex::bytes::RegexSetBuilder::new(&pre_src)
+            .unicode(false)
+            .size_limit(1 << 26)
+            .dfa_size_limit(1 << 24)
+            .build()
+            .ok();
+        let always: Vec<usize> = (0..all.len())
+            .filter(|i| set.is_none() || pre[*i].is_none())
+            .collect();
+        let n_content = content.len();
+        type Hits = (String, Option<usize>, Vec<String>, Vec<String>);
+        let results: Vec<Result<Option<Hits>, ()>> = tree
+            .entries()
+            .par_iter()
+            .filter(|e| e.kind == EntryKind::File && e.size <= MAX_SCAN_FILE)
+            .map(|e| {
+                let bytes = tree.read(&e.path, MAX_SCAN_FILE).map_err(|_| ())?;
+                let text = String::from_utf8_lossy(&bytes);
+                let mut candidates = always.clone();
+                if let Some(set) = &set {
+                    candidates.extend(
+                        set.matches(text.as_bytes()).iter().filter_map(|j| pre_idx.get(j)),
+                    );
                 }
-            };
-            let text = String::from_utf8_lossy(&bytes);
-            let mut c_hits = Vec::new();
-            let mut s_hits = Vec::new();
-            for line in text.lines() {
-                for (n, r) in content {
-                    if !c_hits.contains(n) && r.is_match(line) {
-                        c_hits.push(n.clone());
+                if candidates.is_empty() {
+                    return Ok(None);
+                }
+                candidates.sort_unstable();
+                candidates.dedup();
+                let mut c_hits = Vec::new();
+                let mut s_hits = Vec::new();
+                for i in candidates {
+                    let (name, hits) = if i < n_content {
+                        (&content[i].0, &mut c_hits)
+                    } else {
+                        (&secrets[i - n_content].0, &mut s_hits)
+                    };
+                    if !hits.contains(name) && text.lines().any(|l| all[i].is_match(l)) {
+                        hits.push(name.clone());
                     }
                 }
-                for (n, r) in secrets {
-                    if !s_hits.contains(n) && r.is_match(line) {
-                        s_hits.push(n.clone());
+                // Keep the policy's order of names, as the line loop used to report them.
+                let order = |hits: Vec<String>, list: &[(String, PyRegex)]| -> Vec<String> {
+                    list.iter().filter(|(n, _)| hits.contains(n)).map(|(n, _)| n.clone()).fold(
+                        Vec::new(),
+                        |mut v, n| {
+                            if !v.contains(&n) {
+                                v.push(n);
+                            }
+                            v
+                        },
+                    )
+                };
+                let (c_hits, s_hits) = (order(c_hits, content), order(s_hits, secrets));
+                Ok((!c_hits.is_empty() || !s_hits.is_empty())
+                    .then(|| (e.path.clone(), e.layer, c_hits, s_hits)))
+            })
+            .collect();
+        for r in results {
+            match r {
+                Err(()) => self.unreadable += 1,
+                Ok(None) => {}
+                Ok(Some((path, layer, c_hits, s_hits))) => {
+                    if !c_hits.is_empty() {
+                        self.content_hits.push((path.clone(), layer, c_hits));
+                    }
+                    if !s_hits.is_empty() {
+                        self.secret_hits.push((path, layer, s_hits));
                     }
                 }
-            }
-            if !c_hits.is_empty() {
-                self.content_hits.push((e.path.clone(), e.layer, c_hits));
-            }
-            if !s_hits.is_empty() {
-                self.secret_hits.push((e.path.clone(), e.layer, s_hits));
             }
         }
     }

@@ -126,6 +126,97 @@ impl PyRegex {
     }
 }
 
+/// A plain-regex pattern matching a superset of what `pattern` matches: look-around groups
+/// (`(?<!..)`, `(?<=..)`, `(?!..)`, `(?=..)`) are dropped, since the `regex` crate has none.
+/// Used to prefilter whole files in one DFA pass before the exact, per-line check.
+fn without_lookaround(pattern: &str) -> String {
+    let b = pattern.as_bytes();
+    let mut out = String::with_capacity(pattern.len());
+    let mut i = 0;
+    let mut in_class = false;
+    while i < b.len() {
+        let rest = &pattern[i..];
+        if !in_class
+            && (rest.starts_with("(?<!")
+                || rest.starts_with("(?<=")
+                || rest.starts_with("(?!")
+                || rest.starts_with("(?="))
+        {
+            // Skip to the matching `)`.
+            let mut depth = 0i32;
+            let mut j = i;
+            let mut cls = false;
+            while j < b.len() {
+                match b[j] {
+                    b'\\' => j += 1,
+                    b'[' if !cls => cls = true,
+                    b']' if cls => cls = false,
+                    b'(' if !cls => depth += 1,
+                    b')' if !cls => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            i = j + 1;
+            continue;
+        }
+        let Some(c) = rest.chars().next() else { break };
+        match c {
+            // Word boundaries are dropped too: a superset, and it keeps the prefilter on the
+            // DFA (Unicode `\b` sends the regex crate to its slow PikeVM on non-ASCII text).
+            '\\' if !in_class && (rest.starts_with("\\b") || rest.starts_with("\\B")) => {
+                i += 2;
+                continue;
+            }
+            '\\' => {
+                out.push(c);
+                if let Some(n) = pattern[i + 1..].chars().next() {
+                    out.push(n);
+                    i += n.len_utf8();
+                }
+            }
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+        i += c.len_utf8();
+    }
+    out
+}
+
+impl PyRegex {
+    /// A `regex::bytes` pattern (compiled with Unicode off) over a whole multi-line text that matches wherever some line of
+    /// it could match this pattern (a superset), or `None` when no such pattern can be built.
+    pub fn line_prefilter(&self) -> Option<String> {
+        // `\Z` ends the line in the exact check but would end the whole text here.
+        if self.source.contains("\\Z") {
+            return None;
+        }
+        let body = translate(&without_lookaround(&self.source));
+        let full = match self.mode {
+            MatchMode::Start => format!("(?m)^(?:{body})"),
+            MatchMode::Anywhere => format!("(?m)(?:{body})"),
+        };
+        regex::bytes::RegexBuilder::new(&full)
+            .unicode(false)
+            .size_limit(SIZE_LIMIT)
+            .build()
+            .ok()
+            .map(|_| full)
+    }
+}
+
 /// Whether `re.match(pattern, s)` and `re.search(pattern, s)` agree for every `s`: the pattern
 /// is anchored (`^`, `\A`) or starts with `.*` and has no top-level alternation. Used by
 /// `pyward policy check` to warn where pyward's "anywhere" matching differs from Anchore's.
@@ -204,6 +295,24 @@ mod tests {
         assert!(!PyRegex::new(r"abc\Z", MatchMode::Start)
             .unwrap()
             .is_match("abcd"));
+    }
+
+    #[test]
+    fn prefilter_is_a_superset_without_lookaround() {
+        let aws = PyRegex::new(
+            r"(?i).*aws_access_key_id( *=+ *).*(?<![A-Z0-9])[A-Z0-9]{20}(?![A-Z0-9]).*",
+            MatchMode::Start,
+        )
+        .unwrap();
+        let pre = regex::bytes::RegexBuilder::new(&aws.line_prefilter().unwrap())
+            .unicode(false)
+            .build()
+            .unwrap();
+        let text = "x = 1\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n";
+        assert!(pre.is_match(text.as_bytes()));
+        assert!(!pre.is_match(b"nothing to see\nhere\n"));
+        assert_eq!(without_lookaround(r"\bghp_\w+\b"), r"ghp_\w+");
+        assert_eq!(without_lookaround(r"a(?<![(])b[(?!]c(?=x)d"), r"ab[(?!]cd");
     }
 
     #[test]
