@@ -26,6 +26,31 @@ pub struct DockerfileInput {
     pub text: String,
 }
 
+impl DockerfileInput {
+    /// The Dockerfiles an inventory holds: found in a scanned folder ("actual"), or rebuilt from
+    /// an image's history ("guessed", in Anchore's exact line form so trigger ids match).
+    pub fn from_inventory(inv: &pyward_inventory::Inventory) -> Vec<DockerfileInput> {
+        use pyward_inventory::DockerfileMode;
+        inv.dockerfiles
+            .iter()
+            .map(|d| DockerfileInput {
+                path: d.path.clone(),
+                actual: d.mode == DockerfileMode::Actual,
+                text: match (&d.mode, &inv.image) {
+                    (DockerfileMode::Guessed, Some(meta)) => meta.summary.dockerfile.join("\n"),
+                    _ => d
+                        .dockerfile
+                        .instructions
+                        .iter()
+                        .map(|i| i.text())
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                },
+            })
+            .collect()
+    }
+}
+
 /// What one scan found, as the policy reads it.
 pub struct Input<'a> {
     /// Image references of the target (`registry/repo:tag`), for mappings and image lists.

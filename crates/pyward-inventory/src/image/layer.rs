@@ -237,8 +237,14 @@ impl<R: BufRead> Read for Zstd<R> {
     }
 }
 
-/// Scan one layer blob read from `raw`, decompressing and parsing in this thread.
-pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<LayerContents, Error> {
+/// A layer blob opened for reading: the compressed-side digest and byte count on the way in,
+/// decompression by magic on the way out.
+type Opened<'r, R> = Decoded<BufReader<Meter<&'r mut R>>>;
+
+fn open_blob<'r, R: Read + ?Sized>(
+    raw: &'r mut R,
+    ctx: &LayerCtx<'_>,
+) -> Result<(Opened<'r, R>, Arc<AtomicU64>), Error> {
     let compressed = Arc::new(AtomicU64::new(0));
     let meter = Meter {
         inner: raw,
@@ -246,15 +252,31 @@ pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<Layer
         count: compressed.clone(),
     };
     let buffered = BufReader::with_capacity(128 * 1024, meter);
-    let mut decoded =
-        Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
-    let (mut out, diff_id) = scan_tar(&mut decoded, compressed, ctx)?;
+    let decoded = Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
+    Ok((decoded, compressed))
+}
+
+/// Read what is left of the blob (trailing bytes after the compressed stream) and finish both
+/// digests.
+fn finish_blob<R: Read + ?Sized>(
+    decoded: Opened<'_, R>,
+    mut out: LayerContents,
+    diff_id: String,
+    ctx: &LayerCtx<'_>,
+) -> Result<LayerContents, Error> {
     let mut meter = decoded.into_inner().into_inner();
     io::copy(&mut meter, &mut io::sink())
         .map_err(|e| ctx.error(format!("corrupt or truncated layer: {e}")))?;
     out.diff_id = diff_id;
     out.digest = format!("sha256:{}", hex::encode(meter.hash.finalize()));
     Ok(out)
+}
+
+/// Scan one layer blob read from `raw`, decompressing and parsing in this thread.
+pub(super) fn scan_layer(raw: &mut dyn Read, ctx: &LayerCtx<'_>) -> Result<LayerContents, Error> {
+    let (mut decoded, compressed) = open_blob(raw, ctx)?;
+    let (out, diff_id) = scan_tar(&mut decoded, compressed, ctx)?;
+    finish_blob(decoded, out, diff_id, ctx)
 }
 
 /// Chunks handed from the decompressing thread to the parsing one.
@@ -270,15 +292,7 @@ pub(super) fn scan_layer_pipelined(
     raw: &mut (dyn Read + Send),
     ctx: &LayerCtx<'_>,
 ) -> Result<LayerContents, Error> {
-    let compressed = Arc::new(AtomicU64::new(0));
-    let meter = Meter {
-        inner: raw,
-        hash: Sha256::new(),
-        count: compressed.clone(),
-    };
-    let buffered = BufReader::with_capacity(128 * 1024, meter);
-    let mut decoded =
-        Decoded::new(buffered).map_err(|e| ctx.error(format!("cannot read: {e}")))?;
+    let (mut decoded, compressed) = open_blob(raw, ctx)?;
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(PIPE_DEPTH);
         let producer = scope.spawn(move || {
@@ -314,13 +328,8 @@ pub(super) fn scan_layer_pipelined(
         let decoded = producer
             .join()
             .map_err(|_| ctx.error("the decompression thread failed"))?;
-        let (mut out, diff_id) = parsed?;
-        let mut meter = decoded.into_inner().into_inner();
-        io::copy(&mut meter, &mut io::sink())
-            .map_err(|e| ctx.error(format!("corrupt or truncated layer: {e}")))?;
-        out.diff_id = diff_id;
-        out.digest = format!("sha256:{}", hex::encode(meter.hash.finalize()));
-        Ok(out)
+        let (out, diff_id) = parsed?;
+        finish_blob(decoded, out, diff_id, ctx)
     })
 }
 

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use pyward_core::{Action, Finding};
-use pyward_inventory::{inventory, DockerfileMode, FileEntry, FileTree, KeepExtra, Options};
+use pyward_inventory::{inventory, FileEntry, FileTree, KeepExtra, Options};
 use pyward_policy::{Baseline, Bundle, DockerfileInput, Evaluation};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,24 +64,7 @@ pub fn scan(target: &Path, bundles: &[Bundle], opts: Scan) -> Evaluation {
             actual: true,
             text: text.into(),
         }],
-        None => inv
-            .dockerfiles
-            .iter()
-            .map(|d| DockerfileInput {
-                path: d.path.clone(),
-                actual: d.mode == DockerfileMode::Actual,
-                text: match (&d.mode, &inv.image) {
-                    (DockerfileMode::Guessed, Some(m)) => m.summary.dockerfile.join("\n"),
-                    _ => d
-                        .dockerfile
-                        .instructions
-                        .iter()
-                        .map(|i| i.text())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                },
-            })
-            .collect(),
+        None => DockerfileInput::from_inventory(&inv),
     };
     let removed: Vec<FileEntry> = match (&inv.removed, opts.all_layers) {
         (Some(t), true) => t.entries().to_vec(),

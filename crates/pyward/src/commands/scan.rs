@@ -4,7 +4,7 @@ use crate::output;
 use crate::progress::Progress;
 use anyhow::Context;
 use pyward_core::{LayerRef, Warning};
-use pyward_inventory::{inventory, DockerfileMode, KeepExtra, Options};
+use pyward_inventory::{inventory, KeepExtra, Options};
 use pyward_policy::{Baseline, Bundle, DockerfileInput};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -110,24 +110,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     progress.stage("evaluating the policy".to_string());
     let dockerfiles = match actual_dockerfile {
         Some(d) => vec![d],
-        None => inv
-            .dockerfiles
-            .iter()
-            .map(|d| DockerfileInput {
-                path: d.path.clone(),
-                actual: d.mode == DockerfileMode::Actual,
-                text: match (&d.mode, &inv.image) {
-                    (DockerfileMode::Guessed, Some(meta)) => meta.summary.dockerfile.join("\n"),
-                    _ => d
-                        .dockerfile
-                        .instructions
-                        .iter()
-                        .map(|i| i.text())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                },
-            })
-            .collect(),
+        None => DockerfileInput::from_inventory(&inv),
     };
     let all_layers = args.layers == LayersArg::All;
     let removed_files: Vec<pyward_inventory::FileEntry> = match (&inv.removed, all_layers) {

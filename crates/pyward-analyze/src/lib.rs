@@ -1,0 +1,1 @@
+//! Static heuristics over Python package files (work in progress).

@@ -1,0 +1,244 @@
+//! The catalogue of heuristic rules: id, one-line description, severity, MITRE ATT&CK ids, and
+//! whether a rule is a *threat* on its own or only a *capability* that needs company to matter.
+
+use pyward_core::{MitreTechnique, Severity};
+
+/// One heuristic rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    InstallHook,
+    InstallTimeCode,
+    DownloadExec,
+    Exfiltration,
+    SensitiveFileRead,
+    RawIpUrl,
+    ShadyDestination,
+    ObfuscatedExec,
+    EncodedCode,
+    ApiObfuscation,
+    SilentProcess,
+    DirRecon,
+    Clipboard,
+    Steganography,
+    Unicode,
+    SelfDelete,
+    MassEncryption,
+    ReverseShell,
+    CryptoMiner,
+    Persistence,
+}
+
+/// How a rule counts in the package score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Suspicious on its own.
+    Threat,
+    /// Common in benign code; it raises the score only alongside a threat.
+    Capability,
+}
+
+const fn t(id: &'static str, name: &'static str) -> MitreTechnique {
+    MitreTechnique::new(id, name)
+}
+
+const T_PY: MitreTechnique = t("T1059.006", "Command and Scripting Interpreter: Python");
+const T_SUPPLY: MitreTechnique =
+    t("T1195.002", "Supply Chain Compromise: Compromise Software Supply Chain");
+const T_OBF: MitreTechnique = t("T1027", "Obfuscated Files or Information");
+const T_DEOBF: MitreTechnique = t("T1140", "Deobfuscate/Decode Files or Information");
+const T_INGRESS: MitreTechnique = t("T1105", "Ingress Tool Transfer");
+const T_EXFIL: MitreTechnique = t("T1041", "Exfiltration Over C2 Channel");
+const T_KEYS: MitreTechnique = t("T1552.004", "Unsecured Credentials: Private Keys");
+const T_CREDS: MitreTechnique = t("T1552.001", "Unsecured Credentials: Credentials In Files");
+const T_WEB: MitreTechnique = t("T1071.001", "Application Layer Protocol: Web Protocols");
+const T_WEBSVC: MitreTechnique = t("T1102", "Web Service");
+const T_DISC: MitreTechnique = t("T1083", "File and Directory Discovery");
+const T_CLIP: MitreTechnique = t("T1115", "Clipboard Data");
+const T_STEGO: MitreTechnique = t("T1027.003", "Obfuscated Files or Information: Steganography");
+const T_HIDDEN: MitreTechnique = t("T1564.003", "Hide Artifacts: Hidden Window");
+const T_DEL: MitreTechnique = t("T1070.004", "Indicator Removal: File Deletion");
+const T_IMPACT: MitreTechnique = t("T1486", "Data Encrypted for Impact");
+const T_SHELL: MitreTechnique = t("T1059.004", "Command and Scripting Interpreter: Unix Shell");
+const T_HIJACK: MitreTechnique = t("T1496", "Resource Hijacking");
+const T_CRON: MitreTechnique = t("T1053.003", "Scheduled Task/Job: Cron");
+const T_RC: MitreTechnique = t("T1546.004", "Event Triggered Execution: Unix Shell Configuration Modification");
+const T_SYSTEMD: MitreTechnique = t("T1543.002", "Create or Modify System Process: Systemd Service");
+const T_AUTOSTART: MitreTechnique = t("T1547", "Boot or Logon Autostart Execution");
+const T_GEO: MitreTechnique = t("T1614", "System Location Discovery");
+
+impl Rule {
+    pub const ALL: [Rule; 20] = [
+        Rule::InstallHook,
+        Rule::InstallTimeCode,
+        Rule::DownloadExec,
+        Rule::Exfiltration,
+        Rule::SensitiveFileRead,
+        Rule::RawIpUrl,
+        Rule::ShadyDestination,
+        Rule::ObfuscatedExec,
+        Rule::EncodedCode,
+        Rule::ApiObfuscation,
+        Rule::SilentProcess,
+        Rule::DirRecon,
+        Rule::Clipboard,
+        Rule::Steganography,
+        Rule::Unicode,
+        Rule::SelfDelete,
+        Rule::MassEncryption,
+        Rule::ReverseShell,
+        Rule::CryptoMiner,
+        Rule::Persistence,
+    ];
+
+    /// Short id; the finding's `rule_id` is `heuristics.<id>` and its trigger is `<id>`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::InstallHook => "install-hook",
+            Rule::InstallTimeCode => "install-time-code",
+            Rule::DownloadExec => "download-exec",
+            Rule::Exfiltration => "exfiltration",
+            Rule::SensitiveFileRead => "sensitive-file-read",
+            Rule::RawIpUrl => "raw-ip-url",
+            Rule::ShadyDestination => "shady-destination",
+            Rule::ObfuscatedExec => "obfuscated-exec",
+            Rule::EncodedCode => "encoded-code",
+            Rule::ApiObfuscation => "api-obfuscation",
+            Rule::SilentProcess => "silent-process",
+            Rule::DirRecon => "dir-recon",
+            Rule::Clipboard => "clipboard",
+            Rule::Steganography => "steganography",
+            Rule::Unicode => "unicode",
+            Rule::SelfDelete => "self-delete",
+            Rule::MassEncryption => "mass-encryption",
+            Rule::ReverseShell => "reverse-shell",
+            Rule::CryptoMiner => "crypto-miner",
+            Rule::Persistence => "persistence",
+        }
+    }
+
+    /// `heuristics.<id>`.
+    pub fn rule_id(self) -> String {
+        format!("heuristics.{}", self.id())
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Rule::InstallHook => "setup.py overrides an install command (cmdclass), so code runs at pip install",
+            Rule::InstallTimeCode => "network, process or exec calls run at install (setup.py) or import (__init__.py top level)",
+            Rule::DownloadExec => "downloads code or a file and executes it",
+            Rule::Exfiltration => "reads credentials, keys or environment variables and sends data over the network",
+            Rule::SensitiveFileRead => "touches credential or key files (~/.ssh, ~/.gnupg, ~/.aws, ~/.kube, browser profiles, /etc/shadow)",
+            Rule::RawIpUrl => "hard-coded URL to a raw public IP address",
+            Rule::ShadyDestination => "hard-coded paste site, chat webhook, tunnel, or IP-geolocation service",
+            Rule::ObfuscatedExec => "executes decoded or compiled data (exec/eval/compile of decoded strings, marshal.loads, pyarmor)",
+            Rule::EncodedCode => "a string literal decodes to Python code",
+            Rule::ApiObfuscation => "calls a dangerous function through reflection (getattr/__import__ with a string)",
+            Rule::SilentProcess => "runs a process with its output silenced or its window hidden",
+            Rule::DirRecon => "lists the user's home, Documents, Downloads or PycharmProjects",
+            Rule::Clipboard => "reads or writes the clipboard",
+            Rule::Steganography => "decodes data hidden in an image and executes it",
+            Rule::Unicode => "bidirectional-override or invisible Unicode characters in code",
+            Rule::SelfDelete => "deletes its own script file (__file__ or sys.argv[0])",
+            Rule::MassEncryption => "walks directories, encrypts or XORs file contents, writes them back and deletes or renames the originals",
+            Rule::ReverseShell => "connects a shell to a remote socket",
+            Rule::CryptoMiner => "references crypto-mining software or mining pools",
+            Rule::Persistence => "installs itself to run again (cron, shell rc files, systemd units, autostart)",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Rule::ReverseShell | Rule::MassEncryption | Rule::DownloadExec | Rule::Exfiltration => {
+                Severity::Critical
+            }
+            Rule::ObfuscatedExec
+            | Rule::SelfDelete
+            | Rule::CryptoMiner
+            | Rule::Persistence
+            | Rule::Steganography
+            | Rule::InstallTimeCode => Severity::High,
+            Rule::ShadyDestination
+            | Rule::RawIpUrl
+            | Rule::EncodedCode
+            | Rule::SensitiveFileRead
+            | Rule::DirRecon
+            | Rule::Unicode
+            | Rule::ApiObfuscation => Severity::Medium,
+            Rule::InstallHook | Rule::SilentProcess | Rule::Clipboard => Severity::Low,
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Rule::InstallHook
+            | Rule::SilentProcess
+            | Rule::Clipboard
+            | Rule::ApiObfuscation
+            | Rule::SensitiveFileRead
+            | Rule::RawIpUrl
+            | Rule::DirRecon => Kind::Capability,
+            _ => Kind::Threat,
+        }
+    }
+
+    pub fn mitre(self) -> Vec<MitreTechnique> {
+        match self {
+            Rule::InstallHook => vec![T_SUPPLY, T_PY],
+            Rule::InstallTimeCode => vec![T_SUPPLY, T_PY],
+            Rule::DownloadExec => vec![T_INGRESS, T_PY],
+            Rule::Exfiltration => vec![T_EXFIL, T_KEYS, T_CREDS],
+            Rule::SensitiveFileRead => vec![T_KEYS, T_CREDS],
+            Rule::RawIpUrl => vec![T_WEB],
+            Rule::ShadyDestination => vec![T_WEBSVC, T_GEO],
+            Rule::ObfuscatedExec => vec![T_OBF, T_DEOBF, T_PY],
+            Rule::EncodedCode => vec![T_OBF, T_DEOBF],
+            Rule::ApiObfuscation => vec![T_OBF],
+            Rule::SilentProcess => vec![T_HIDDEN],
+            Rule::DirRecon => vec![T_DISC],
+            Rule::Clipboard => vec![T_CLIP],
+            Rule::Steganography => vec![T_STEGO, T_PY],
+            Rule::Unicode => vec![T_OBF],
+            Rule::SelfDelete => vec![T_DEL],
+            Rule::MassEncryption => vec![T_IMPACT, T_DISC],
+            Rule::ReverseShell => vec![T_SHELL, T_EXFIL],
+            Rule::CryptoMiner => vec![T_HIJACK],
+            Rule::Persistence => vec![T_CRON, T_RC, T_SYSTEMD, T_AUTOSTART],
+        }
+    }
+
+    /// Weight in the package score, 0–10 (see [`crate::score`]).
+    pub fn weight(self) -> f64 {
+        match self.severity() {
+            Severity::Critical => 8.0,
+            Severity::High => 5.5,
+            Severity::Medium => 2.5,
+            Severity::Low => 1.0,
+            Severity::Info => 0.0,
+        }
+    }
+
+    /// ATT&CK stage a rule belongs to, for the attack-chain bonus.
+    pub fn stage(self) -> Stage {
+        match self {
+            Rule::InstallHook | Rule::InstallTimeCode | Rule::ObfuscatedExec | Rule::EncodedCode
+            | Rule::ApiObfuscation | Rule::SilentProcess | Rule::Unicode | Rule::Steganography => {
+                Stage::Execution
+            }
+            Rule::SensitiveFileRead | Rule::DirRecon | Rule::Clipboard => Stage::Collection,
+            Rule::Exfiltration | Rule::RawIpUrl | Rule::ShadyDestination | Rule::DownloadExec
+            | Rule::ReverseShell => Stage::Network,
+            Rule::SelfDelete | Rule::MassEncryption | Rule::CryptoMiner | Rule::Persistence => {
+                Stage::Impact
+            }
+        }
+    }
+}
+
+/// Coarse attack stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    Execution,
+    Collection,
+    Network,
+    Impact,
+}

@@ -1,0 +1,3 @@
+//! `pyward audit jupyter`: find the open notebook before the attacker does.
+
+pub mod pyconfig;
