@@ -189,3 +189,32 @@ fn policy_check_lints_and_rejects_with_positions() {
     assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("bad.yaml:7:"), "{}", r.stderr);
 }
+
+#[test]
+fn denylisted_and_allowlisted_images_decide_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.tar");
+    clean_image().write_docker_archive(&clean).unwrap();
+    let bad = dir.path().join("bad.tar");
+    incident1_image().write_docker_archive(&bad).unwrap();
+    let policy = dir.path().join("lists.yaml");
+    std::fs::write(
+        &policy,
+        "id: lists\nrules:\n  - {id: r1, gate: packages, trigger: blacklist, action: STOP, params: {name: jeIlyfish}}\n\
+         denylisted_images:\n  - {name: banned, registry: '*', repository: 'pyward-demo/clean'}\n\
+         allowlisted_images:\n  - {name: accepted-risk, registry: '*', repository: 'pyward-demo/incident-1'}\n",
+    )
+    .unwrap();
+    // A denylisted image stops the pipeline although nothing was found in it.
+    let r = run(pyward().arg("scan").arg(&clean).arg("--policy").arg(&policy).args(["--format", "json"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["final_action"], "STOP");
+    // An allowlisted image passes although the blacklist rule fires, and says why.
+    let r = run(pyward().arg("scan").arg(&bad).arg("--policy").arg(&policy).args(["--format", "json"]));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(j["final_action"], "GO");
+    assert!(j["findings"].as_array().unwrap().iter().any(|f| f["policy"]["allowlisted_by"]
+        .as_str()
+        .is_some_and(|a| a.contains("accepted-risk"))));
+}

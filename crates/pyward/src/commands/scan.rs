@@ -167,7 +167,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     progress.finish();
 
     let image = inv.image.map(|m| m.summary);
-    let report = build_report(
+    let final_action = evaluation.final_action;
+    let mut report = build_report(
         inv.target,
         inv.packages,
         evaluation.findings,
@@ -175,6 +176,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
         image,
         files_scanned,
     );
+    // The policy's decision, not only its findings: a denylisted image is STOP and an
+    // allowlisted one GO whatever was found.
+    report.final_action = final_action;
     output::emit(&report, &args.output)?;
     Ok(exit_code(&report))
 }
