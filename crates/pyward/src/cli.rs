@@ -9,7 +9,7 @@ use std::path::PathBuf;
     name = "pyward",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  pyward scan image.tar                 scan a `docker save` image\n  pyward scan .venv                     scan a virtualenv\n  pyward scan requirements.txt          check declared dependencies\n  pyward vet jellyfish python3-dateutil check names before installing\n  pyward pip install -r requirements.txt   vet pip's full resolution, then install\n\nExit codes: 0 pass (GO or WARN), 1 STOP or blocked, 2 usage or input error."
+    after_help = "Examples:\n  pyward scan image.tar                 scan a `docker save` image\n  pyward scan .venv                     scan a virtualenv\n  pyward scan requirements.txt          check declared dependencies\n  pyward vet jellyfish python3-dateutil check names before installing\n  pyward pip install -r requirements.txt   vet pip's full resolution, then install\n  pyward scan image.tar --policy policies/jeilyfish.yaml   gate CI with a policy\n  pyward policy check my-policy.yaml    validate a policy (pyward YAML or Anchore JSON)\n  pyward intel import PyPI-osv.zip      add OSV malicious-package records, offline\n  pyward rules check falco_rules.yaml   load and lint Falco rules files\n  pyward rules replay --rules rules/pyward_rules.yaml events.jsonl\n\nExit codes: 0 pass (GO or WARN), 1 STOP or blocked, 2 usage or input error."
 )]
 pub struct Cli {
     #[command(subcommand)]
