@@ -3,8 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-if [ -x scripts/setup-schema-validation.sh ]; then
-  scripts/setup-schema-validation.sh
-  export PYWARD_SCHEMA_TESTS=1
-fi
+# The official SARIF / CycloneDX JSON schemas and a validator, for the report schema tests.
+scripts/setup-schema-validation.sh
+export PYWARD_SCHEMA_TESTS=1
+# A real jupyter_server from PyPI for the Jupyter audit's live-server tests.
+scripts/setup-jupyter-tests.sh >/dev/null
+export PYWARD_JUPYTER_TESTS=1
 cargo test --workspace --no-fail-fast "$@"

@@ -44,6 +44,10 @@ pub enum Command {
     /// Runtime rules in Falco's language: check rules files, replay recorded events.
     #[command(subcommand)]
     Rules(crate::commands::rules::RulesCommand),
+
+    /// Host audits: `pyward audit jupyter` finds exposed Jupyter servers before attackers do.
+    #[command(subcommand)]
+    Audit(crate::commands::audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]

@@ -28,7 +28,9 @@ pub fn read_bounded(root: &Path, path: &Path, max: u64) -> Result<Vec<u8>, Strin
     }
     let f = std::fs::File::open(&real).map_err(|e| format!("cannot open: {e}"))?;
     let mut buf = Vec::new();
-    f.take(max).read_to_end(&mut buf).map_err(|e| format!("cannot read: {e}"))?;
+    f.take(max)
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("cannot read: {e}"))?;
     Ok(buf)
 }
 
@@ -46,16 +48,15 @@ pub fn list_dir(root: &Path, dir: &Path, max: usize) -> Vec<PathBuf> {
     if inside(root, dir).is_none() {
         return Vec::new();
     }
-    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut v: Vec<PathBuf> = rd.flatten().take(max).map(|e| e.path()).collect();
     v.sort();
     v
 }
 
-/// Show a path as the host sees it (strip the audit root) for evidence.
-pub fn display(root: &Path, path: &Path) -> String {
-    match path.strip_prefix(root) {
-        Ok(rel) if root != Path::new("/") => format!("/{}", rel.display()),
-        _ => path.display().to_string(),
-    }
+/// A path for evidence: the real location (so the reader can open it).
+pub fn display(path: &Path) -> String {
+    path.display().to_string()
 }

@@ -10,6 +10,8 @@ use serde::Serialize;
 
 /// Largest config file read (bytes); bigger files are reported and skipped.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+/// Keys of a JSON config whose line is looked up (others get their class's line).
+const MAX_LINE_LOOKUPS: usize = 512;
 /// Longest raw text kept for an unknown value.
 const MAX_RAW: usize = 200;
 
@@ -53,7 +55,10 @@ impl Value {
             Value::Float(f) => f.to_string(),
             Value::None => "None".into(),
             Value::List(v) => {
-                format!("[{}]", v.iter().map(Value::display).collect::<Vec<_>>().join(", "))
+                format!(
+                    "[{}]",
+                    v.iter().map(Value::display).collect::<Vec<_>>().join(", ")
+                )
             }
             Value::Unknown(raw) => format!("<not evaluated: {raw}>"),
         }
@@ -73,14 +78,24 @@ pub struct Assignment {
 /// Parse a `.py` config statically. Never fails: unrecognised statements are skipped.
 pub fn parse_py(text: &str) -> Vec<Assignment> {
     let chars: Vec<char> = text.chars().collect();
-    let mut p = Parser { c: &chars, i: 0, line: 1 };
+    let mut p = Parser {
+        c: &chars,
+        i: 0,
+        line: 1,
+        depth: 0,
+    };
     let mut out = Vec::new();
     while p.i < chars.len() {
         p.skip_inline_ws();
         let start_line = p.line;
         if let Some((class, trait_name)) = p.try_target() {
             let value = p.value_expr();
-            out.push(Assignment { class, trait_name, value, line: start_line });
+            out.push(Assignment {
+                class,
+                trait_name,
+                value,
+                line: start_line,
+            });
         }
         p.skip_logical_line();
     }
@@ -91,7 +106,12 @@ struct Parser<'a> {
     c: &'a [char],
     i: usize,
     line: u32,
+    /// Nesting of lists being parsed (bounded, so hostile input cannot overflow the stack).
+    depth: usize,
 }
+
+/// Deepest list nesting parsed; deeper values are Unknown.
+const MAX_DEPTH: usize = 32;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<char> {
@@ -253,6 +273,15 @@ impl Parser<'_> {
         s.parse::<f64>().ok().map(Value::Float)
     }
     fn sequence(&mut self) -> Option<Value> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let r = self.sequence_inner();
+        self.depth -= 1;
+        r
+    }
+    fn sequence_inner(&mut self) -> Option<Value> {
         let close = if self.bump()? == '[' { ']' } else { ')' };
         let mut items = Vec::new();
         loop {
@@ -399,17 +428,28 @@ pub fn parse_json(text: &str) -> Result<Vec<Assignment>, String> {
         serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     let obj = doc.as_object().ok_or("not a JSON object of classes")?;
     let mut out = Vec::new();
+    // Line lookups search the text; bounded so a huge file cannot make this quadratic.
+    let mut lookups = 0usize;
     for (class, traits) in obj {
-        let Some(traits) = traits.as_object() else { continue };
+        let Some(traits) = traits.as_object() else {
+            continue;
+        };
         let class_pos = text.find(&format!("\"{class}\"")).unwrap_or(0);
         for (name, v) in traits {
             let needle = format!("\"{name}\"");
-            let pos = text
-                .get(class_pos..)
-                .and_then(|rest| rest.find(&needle))
-                .map(|p| p + class_pos)
-                .unwrap_or(class_pos);
-            let line = text.get(..pos).map(|t| t.matches('\n').count() as u32 + 1).unwrap_or(1);
+            lookups += 1;
+            let pos = if lookups > MAX_LINE_LOOKUPS {
+                class_pos
+            } else {
+                text.get(class_pos..)
+                    .and_then(|rest| rest.find(&needle))
+                    .map(|p| p + class_pos)
+                    .unwrap_or(class_pos)
+            };
+            let line = text
+                .get(..pos)
+                .map(|t| t.matches('\n').count() as u32 + 1)
+                .unwrap_or(1);
             out.push(Assignment {
                 class: class.clone(),
                 trait_name: name.clone(),
@@ -460,13 +500,23 @@ mod tests {
     fn literals() {
         let src = "# c.ServerApp.token = 'x'\nc = get_config()  #noqa\nc.ServerApp.token = ''\nc.NotebookApp.ip = \"*\"\nc.ServerApp.port = 8889\nc.ServerApp.allow_root = True\nc.ServerApp.certfile = r'C:\\x\\y'\nc.ServerApp.root_dir = '''/srv\n'''\nc.ServerApp.x = ['a', \"b\",\n  'c']  # comment\nc.ServerApp.token = os.environ.get('T', '')\nc.ServerApp.y = 'a' 'b'\n";
         let v = one(src);
-        assert_eq!(v[0], ("ServerApp.token".into(), Value::Str(String::new()), 3));
+        assert_eq!(
+            v[0],
+            ("ServerApp.token".into(), Value::Str(String::new()), 3)
+        );
         assert_eq!(v[1], ("NotebookApp.ip".into(), Value::Str("*".into()), 4));
         assert_eq!(v[2].1, Value::Int(8889));
         assert_eq!(v[3].1, Value::Bool(true));
         assert_eq!(v[4].1, Value::Str("C:\\x\\y".into()));
         assert_eq!(v[5].1, Value::Str("/srv\n".into()));
-        assert_eq!(v[6].1, Value::List(vec![Value::Str("a".into()), Value::Str("b".into()), Value::Str("c".into())]));
+        assert_eq!(
+            v[6].1,
+            Value::List(vec![
+                Value::Str("a".into()),
+                Value::Str("b".into()),
+                Value::Str("c".into())
+            ])
+        );
         assert!(v[7].1.is_unknown());
         assert_eq!(v[7].2, 12);
         assert_eq!(v[8].1, Value::Str("ab".into()));
@@ -483,16 +533,34 @@ mod tests {
 
     #[test]
     fn garbage_does_not_panic() {
-        for src in ["c.", "c.A.b = '", "c.A.b = [1, 2", "c.A.b = r'\\", "\"\"\"", "c.A.b == ''", "c.A.b = f'{x}'"] {
+        for src in [
+            "c.",
+            "c.A.b = '",
+            "c.A.b = [1, 2",
+            "c.A.b = r'\\",
+            "\"\"\"",
+            "c.A.b == ''",
+            "c.A.b = f'{x}'",
+        ] {
             let _ = parse_py(src);
         }
         assert!(parse_py("c.A.b == ''").is_empty());
+        let deep = format!(
+            "c.A.b = {}{}\nc.A.c = 1\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let v = parse_py(&deep);
+        assert!(v[0].value.is_unknown());
+        assert_eq!(v[1].value, Value::Int(1));
         assert!(parse_py("c.A.b = f'{x}'")[0].value.is_unknown());
     }
 
     #[test]
     fn json_lines() {
-        let a = parse_json("{\n \"ServerApp\": {\n  \"ip\": \"0.0.0.0\",\n  \"token\": \"\"\n }\n}").unwrap();
+        let a =
+            parse_json("{\n \"ServerApp\": {\n  \"ip\": \"0.0.0.0\",\n  \"token\": \"\"\n }\n}")
+                .unwrap();
         let tok = a.iter().find(|a| a.trait_name == "token").unwrap();
         assert_eq!((tok.line, &tok.value), (4, &Value::Str(String::new())));
         assert!(parse_json("[1]").is_err());

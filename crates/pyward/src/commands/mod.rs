@@ -1,3 +1,4 @@
+pub(crate) mod audit;
 mod intel;
 mod pip;
 mod policy;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Intel(cmd) => intel::run(cmd),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Rules(cmd) => rules::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }
 

@@ -168,9 +168,9 @@ fn report_for(name: &str, packages: Vec<Package>, findings: Vec<pyward_core::Fin
 }
 
 fn read_pip_report(path: &Path) -> anyhow::Result<PipReport> {
-    let bytes = std::fs::read(path).with_context(|| {
-        format!("pip wrote no installation report; pyward needs pip ≥ 22.2 (`pip install -U pip`)")
-    })?;
+    let bytes = std::fs::read(path).context(
+        "pip wrote no installation report; pyward needs pip ≥ 22.2 (`pip install -U pip`)",
+    )?;
     serde_json::from_slice(&bytes).context("pip's installation report is not in the expected form")
 }
 
