@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::ast::{Expr, FieldExpr, Modifier, Op, Rhs, TArg, Transformer};
-use crate::event::{Event, EventType};
+use crate::event::{Event, EventType, FdAttr, Value};
 use crate::fields::{self, glob_match, Field, FieldType, Kind, Val};
 
 /// Most nodes a rule may have after macro expansion.
@@ -225,13 +225,87 @@ pub(crate) enum Node {
     Or(Box<[Node]>),
     Not(Box<Node>),
     Check(Box<Check>),
+    /// A check shared with other rules: its result is kept in this [`Memo`] slot (held
+    /// here, next to the pointer, so a remembered result needs no load of the check).
+    Memo(u16, Box<Check>),
 }
 
 #[derive(Clone, Debug)]
+// `repr(C)` keeps the hot fields (slot, operand, matcher) together at the start and
+// the cold key last, so a check touches as few cache lines as possible.
+#[repr(C)]
 pub(crate) struct Check {
-    lhs: Operand,
+    /// Slot in the per-event [`Memo`], or [`NO_SLOT`].
+    slot: u16,
+    /// How to read `lhs` straight from the event, when it is a plain attribute.
+    fast: Fast,
     m: Matcher,
+    lhs: Operand,
+    /// The check as written, without source positions: equal keys mean equal checks
+    /// (used to evaluate a check shared by several rules once per event).
+    key: Box<str>,
 }
+
+/// A plain event attribute read without going through [`fields::extract`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fast {
+    None,
+    Proc(u8, crate::event::ProcAttr),
+    Fd(FdAttr),
+    User(crate::event::UserAttr),
+    Container(crate::event::ContainerAttr),
+    /// `fd.typechar`, from the fd type.
+    Typechar,
+    /// `evt.is_open_read` / `_write` / `_create`, from [`Event::open_mode`].
+    OpenRead,
+    OpenWrite,
+    OpenCreate,
+    /// `evt.rawres`.
+    RawRes,
+    /// Any ancestor's attribute (`proc.aname` without index): true if one matches.
+    AnyAncestor(crate::event::ProcAttr),
+}
+
+impl Fast {
+    fn of(lhs: &Operand) -> Fast {
+        let Operand::Field(f) = lhs else {
+            return Fast::None;
+        };
+        match &f.kind {
+            Kind::Proc(level, attr) => match u8::try_from(*level) {
+                Ok(l) => Fast::Proc(l, *attr),
+                Err(_) => Fast::None,
+            },
+            // fd.sockfamily has a fallback computed by `extract`
+            Kind::Fd(attr) if *attr != FdAttr::SockFamily => Fast::Fd(*attr),
+            Kind::User(attr) => Fast::User(*attr),
+            Kind::Container(attr) => Fast::Container(*attr),
+            Kind::FdTypechar => Fast::Typechar,
+            Kind::EvtIsOpenRead => Fast::OpenRead,
+            Kind::EvtIsOpenWrite => Fast::OpenWrite,
+            Kind::EvtIsOpenCreate => Fast::OpenCreate,
+            Kind::EvtRawres => Fast::RawRes,
+            Kind::AnyAncestor(attr) => Fast::AnyAncestor(*attr),
+            _ => Fast::None,
+        }
+    }
+}
+
+/// [`Check::slot`] of a check that is not memoised.
+const NO_SLOT: u16 = u16::MAX;
+
+/// Memoised check results for one event: bit `i` of `done` says slot `i` is computed,
+/// the same bit of `val` holds its result. Checks are pure, so a shared check (the
+/// `open_read` macro's checks appear in a dozen rules) needs evaluating once per event.
+#[derive(Default)]
+pub(crate) struct Memo {
+    done: [u64; MEMO_WORDS],
+    val: [u64; MEMO_WORDS],
+}
+
+const MEMO_WORDS: usize = 4;
+/// Most memoised checks per event type.
+pub(crate) const MEMO_SLOTS: usize = MEMO_WORDS * 64;
 
 #[derive(Clone, Debug)]
 pub(crate) enum Operand {
@@ -287,24 +361,78 @@ impl Hasher for Fnv {
 }
 type FnvSet = HashSet<Box<str>, BuildHasherDefault<Fnv>>;
 
+/// A set of strings for `in`: a filter on length and first/last byte rejects most
+/// misses without hashing or comparing; then a short list or a hash set.
 #[derive(Clone, Debug)]
-enum StrSet {
+struct StrSet {
+    /// Bit `min(len, 63)` set for each member length.
+    lens: u64,
+    /// Bitmaps (256 bits) of the members' first and last bytes.
+    first: [u64; 4],
+    last: [u64; 4],
+    items: StrItems,
+}
+
+#[derive(Clone, Debug)]
+enum StrItems {
     Small(Vec<Box<str>>),
     Hash(FnvSet),
 }
 
+#[inline]
+fn byte_bit(map: &[u64; 4], b: u8) -> bool {
+    map.get(usize::from(b >> 6))
+        .is_some_and(|w| w & (1u64 << (b & 63)) != 0)
+}
+
 impl StrSet {
     fn new(items: &[String]) -> StrSet {
-        if items.len() <= 6 {
-            StrSet::Small(items.iter().map(|s| s.as_str().into()).collect())
+        let mut lens = 0u64;
+        let (mut first, mut last) = ([0u64; 4], [0u64; 4]);
+        for i in items {
+            let b = i.as_bytes();
+            lens |= 1u64 << b.len().min(63);
+            if let (Some(&f), Some(&l)) = (b.first(), b.last()) {
+                if let Some(w) = first.get_mut(usize::from(f >> 6)) {
+                    *w |= 1u64 << (f & 63);
+                }
+                if let Some(w) = last.get_mut(usize::from(l >> 6)) {
+                    *w |= 1u64 << (l & 63);
+                }
+            }
+        }
+        let items = if items.len() <= 6 {
+            StrItems::Small(items.iter().map(|s| s.as_str().into()).collect())
         } else {
-            StrSet::Hash(items.iter().map(|s| s.as_str().into()).collect())
+            StrItems::Hash(items.iter().map(|s| s.as_str().into()).collect())
+        };
+        StrSet {
+            lens,
+            first,
+            last,
+            items,
         }
     }
+    #[inline]
     fn contains(&self, s: &str) -> bool {
-        match self {
-            StrSet::Small(v) => v.iter().any(|x| &**x == s),
-            StrSet::Hash(h) => h.contains(s),
+        let b = s.as_bytes();
+        if self.lens & (1u64 << b.len().min(63)) == 0 {
+            return false;
+        }
+        if let (Some(&f), Some(&l)) = (b.first(), b.last()) {
+            if !byte_bit(&self.first, f) || !byte_bit(&self.last, l) {
+                return false;
+            }
+        }
+        match &self.items {
+            StrItems::Small(v) => v.iter().any(|x| &**x == s),
+            StrItems::Hash(h) => h.contains(s),
+        }
+    }
+    fn len(&self) -> usize {
+        match &self.items {
+            StrItems::Small(v) => v.len(),
+            StrItems::Hash(h) => h.len(),
         }
     }
 }
@@ -383,12 +511,22 @@ impl Net {
     }
 }
 
+/// Payload of [`Matcher::Affix`] (boxed to keep [`Matcher`] small).
+#[derive(Clone, Debug)]
+struct Affix {
+    set: HashSet<Box<[u8]>, BuildHasherDefault<Fnv>>,
+    lens: Vec<usize>,
+    n: usize,
+    modifier: Modifier,
+    suffix: bool,
+}
+
 #[derive(Clone, Debug)]
 enum Matcher {
     Exists,
     EvtType {
-        bits: TypeSet,
-        names: StrSet,
+        bits: Box<TypeSet>,
+        names: Box<StrSet>,
         negate: bool,
     },
     Str {
@@ -397,10 +535,11 @@ enum Matcher {
     },
     Regex(regex::Regex),
     InSet {
-        set: StrSet,
+        set: Box<StrSet>,
         negate: bool,
     },
-    PMatch(FnvSet),
+    /// `pmatch`: the path prefixes (trailing `/` removed), filtered like `in` sets.
+    PMatch(Box<StrSet>),
     /// `contains/icontains/startswith <modifier> (...)` with Aho-Corasick.
     Multi {
         ac: AhoCorasick,
@@ -408,13 +547,7 @@ enum Matcher {
         modifier: Modifier,
     },
     /// `startswith/endswith <modifier> (...)`: prefix (suffix) table keyed by length.
-    Affix {
-        set: HashSet<Box<[u8]>, BuildHasherDefault<Fnv>>,
-        lens: Vec<usize>,
-        n: usize,
-        modifier: Modifier,
-        suffix: bool,
-    },
+    Affix(Box<Affix>),
     /// Other operators with a modifier: each item tested in turn.
     Each {
         items: Vec<Matcher>,
@@ -441,8 +574,10 @@ enum Matcher {
     },
     Field {
         op: Op,
-        rhs: Operand,
+        rhs: Box<Operand>,
     },
+    /// Any of these matchers (several checks of one `or` on the same field, merged).
+    AnyOf(Vec<Matcher>),
 }
 
 // ---------------------------------------------------------------- compile
@@ -563,6 +698,7 @@ fn compile_check(
     pos: usize,
     ctx: &mut CompileCtx<'_>,
 ) -> Result<Check, CompileError> {
+    let lhs_ast = lhs;
     let lhs = compile_operand(lhs, ctx)?;
     let ty = operand_type(&lhs);
     let na = match rhs {
@@ -584,14 +720,55 @@ fn compile_check(
             }
             Matcher::Field {
                 op,
-                rhs: compile_operand(f, ctx)?,
+                rhs: Box::new(compile_operand(f, ctx)?),
             }
         }
         (_, Rhs::None) => return Err(cerr(pos, format!("operator '{}' needs a value", op.name()))),
         (_, Rhs::Value(v)) => scalar_matcher(op, v, ty, &lhs, pos)?,
         (_, Rhs::List(items)) => list_matcher(op, modifier, items, ty, &lhs, pos)?,
     };
-    Ok(Check { lhs, m })
+    let key = check_key(lhs_ast, op, modifier, rhs);
+    Ok(Check {
+        fast: Fast::of(&lhs),
+        lhs,
+        m,
+        key,
+        slot: NO_SLOT,
+    })
+}
+
+/// Position-free identity of a check: two checks with the same key compile to the
+/// same matcher, so they have the same value on every event.
+fn check_key(lhs: &FieldExpr, op: Op, modifier: Option<Modifier>, rhs: &Rhs) -> Box<str> {
+    fn strip(f: &FieldExpr) -> FieldExpr {
+        match f {
+            FieldExpr::Field { name, arg, .. } => FieldExpr::Field {
+                name: name.clone(),
+                arg: arg.clone(),
+                pos: 0,
+            },
+            FieldExpr::Transform {
+                kind, args, arg, ..
+            } => FieldExpr::Transform {
+                kind: *kind,
+                args: args.iter().map(strip_arg).collect(),
+                arg: arg.clone(),
+                pos: 0,
+            },
+        }
+    }
+    fn strip_arg(a: &TArg) -> TArg {
+        match a {
+            TArg::Field(f) => TArg::Field(strip(f)),
+            TArg::Str(s) => TArg::Str(s.clone()),
+            TArg::List(v) => TArg::List(v.iter().map(strip_arg).collect()),
+        }
+    }
+    let rhs = match rhs {
+        Rhs::Field(f) => Rhs::Field(strip(f)),
+        other => other.clone(),
+    };
+    format!("{:?} {op:?} {modifier:?} {rhs:?}", strip(lhs)).into_boxed_str()
 }
 
 fn is_evt_type(o: &Operand) -> bool {
@@ -612,8 +789,8 @@ fn evt_type_matcher(items: &[String], negate: bool) -> Matcher {
         }
     }
     Matcher::EvtType {
-        bits,
-        names: StrSet::new(items),
+        bits: Box::new(bits),
+        names: Box::new(StrSet::new(items)),
         negate,
     }
 }
@@ -804,18 +981,21 @@ fn list_matcher(
                 negate,
             },
             _ => Matcher::InSet {
-                set: StrSet::new(items),
+                set: Box::new(StrSet::new(items)),
                 negate,
             },
         });
     }
     if op == Op::PMatch {
-        let mut set = FnvSet::default();
+        let mut set: Vec<String> = Vec::new();
         for i in items {
             let t = i.trim_end_matches('/');
-            set.insert(if t.is_empty() { "/".into() } else { t.into() });
+            let t = if t.is_empty() { "/" } else { t };
+            if !set.iter().any(|x| x == t) {
+                set.push(t.to_owned());
+            }
         }
-        return Ok(Matcher::PMatch(set));
+        return Ok(Matcher::PMatch(Box::new(StrSet::new(&set))));
     }
     let Some(modifier) = modifier else {
         return Err(cerr(
@@ -836,13 +1016,13 @@ fn list_matcher(
             }
         }
         lens.sort_unstable();
-        return Ok(Matcher::Affix {
+        return Ok(Matcher::Affix(Box::new(Affix {
             n: set.len(),
             set,
             lens,
             modifier,
             suffix: op == Op::EndsWith,
-        });
+        })));
     }
     if matches!(op, Op::Contains | Op::IContains)
         && matches!(ty, FieldType::Str)
@@ -866,22 +1046,401 @@ fn list_matcher(
     Ok(Matcher::Each { items, modifier })
 }
 
+// ---------------------------------------------------------------- specialisation
+
+/// Result of folding a node for a known event type.
+pub(crate) enum Folded {
+    /// The node has this value for every event of the type.
+    Const(bool),
+    /// The node still depends on the event.
+    Node(Node),
+}
+
+impl Node {
+    /// Specialise the tree for events of type `t` (`None`: type not known in advance):
+    /// `evt.type` checks become constants and are folded away, nested `and`/`or` are
+    /// flattened, and the children of every `and`/`or` are ordered cheapest first.
+    ///
+    /// Checks are pure functions of the event, so neither folding nor reordering can
+    /// change the result; only the work done to reach it.
+    pub(crate) fn specialize(&self, t: Option<EventType>) -> Folded {
+        match self {
+            Node::Check(c) | Node::Memo(_, c) => {
+                if let (Some(t), Operand::Field(_), Matcher::EvtType { bits, negate, .. }) =
+                    (t, &c.lhs, &c.m)
+                {
+                    if t != EventType::UNKNOWN {
+                        return Folded::Const(bits.contains(t.index()) != *negate);
+                    }
+                }
+                // `x in ()` (an empty list users are meant to extend) is false on every
+                // event, whatever x is; its negated forms are not constant (false when x
+                // is missing), so they stay.
+                match &c.m {
+                    Matcher::InSet { set, negate: false } if set.len() == 0 => {
+                        return Folded::Const(false)
+                    }
+                    Matcher::Ip {
+                        nets,
+                        negate: false,
+                    } if nets.is_empty() => return Folded::Const(false),
+                    Matcher::NumIn { set } if set.is_empty() => return Folded::Const(false),
+                    _ => {}
+                }
+                Folded::Node(self.clone())
+            }
+            Node::Not(x) => match x.specialize(t) {
+                Folded::Const(b) => Folded::Const(!b),
+                Folded::Node(Node::Not(inner)) => Folded::Node(*inner),
+                Folded::Node(n) => Folded::Node(Node::Not(Box::new(n))),
+            },
+            Node::And(v) | Node::Or(v) => {
+                let is_and = matches!(self, Node::And(_));
+                let mut out: Vec<Node> = Vec::with_capacity(v.len());
+                for c in v.iter() {
+                    match c.specialize(t) {
+                        // false in an `and` (true in an `or`) decides the whole node
+                        Folded::Const(b) if b != is_and => return Folded::Const(b),
+                        Folded::Const(_) => {}
+                        Folded::Node(Node::And(inner)) if is_and => out.extend(inner.into_vec()),
+                        Folded::Node(Node::Or(inner)) if !is_and => out.extend(inner.into_vec()),
+                        Folded::Node(n) => out.push(n),
+                    }
+                }
+                if out.is_empty() {
+                    return Folded::Const(is_and);
+                }
+                if out.len() == 1 {
+                    if let Some(n) = out.pop() {
+                        return Folded::Node(n);
+                    }
+                }
+                if !is_and {
+                    out = merge_same_operand(out);
+                }
+                // Order by expected cost per decision: an `and` wants cheap children that
+                // are likely false first, an `or` cheap children likely true.
+                let mut keyed: Vec<(f64, Node)> = out
+                    .into_iter()
+                    .map(|n| {
+                        let (c, p) = n.estimate();
+                        let decide = if is_and { 1.0 - p } else { p };
+                        (c / decide.max(1e-3), n)
+                    })
+                    .collect();
+                keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let out: Vec<Node> = keyed.into_iter().map(|(_, n)| n).collect();
+                let b = out.into_boxed_slice();
+                Folded::Node(if is_and { Node::And(b) } else { Node::Or(b) })
+            }
+        }
+    }
+
+    /// The operand and matchers when this node is a check that can merge with
+    /// others on the same plain field.
+    fn mergeable(&self) -> Option<&Check> {
+        match self {
+            Node::Check(c) | Node::Memo(_, c)
+                if matches!(c.lhs, Operand::Field(_))
+                    && !matches!(c.m, Matcher::EvtType { .. }) =>
+            {
+                Some(c)
+            }
+            _ => None,
+        }
+    }
+
+    /// Rough (expected evaluation cost, probability of being true), for ordering
+    /// siblings: not measured, only the resulting order matters.
+    fn estimate(&self) -> (f64, f64) {
+        match self {
+            Node::And(v) | Node::Or(v) => {
+                let is_and = matches!(self, Node::And(_));
+                // probability that evaluation reaches the next child
+                let (mut cost, mut reach) = (0.0, 1.0);
+                for c in v.iter() {
+                    let (cc, p) = c.estimate();
+                    cost += reach * cc;
+                    reach *= if is_and { p } else { 1.0 - p };
+                }
+                (cost, if is_and { reach } else { 1.0 - reach })
+            }
+            Node::Not(x) => {
+                let (c, p) = x.estimate();
+                (c, 1.0 - p)
+            }
+            Node::Check(c) | Node::Memo(_, c) => (f64::from(c.cost()), c.p_true()),
+        }
+    }
+}
+
+/// Merge the checks of an `or` that read the same field into one check with a
+/// [`Matcher::AnyOf`]: the field is read once and each value tried against every
+/// matcher. Exact: `any(check_i) = any over values v of any_i(test_i(v))`, and a
+/// missing field makes both false.
+fn merge_same_operand(nodes: Vec<Node>) -> Vec<Node> {
+    // group[i]: index of the first node reading the same field as node i
+    let mut group: Vec<Option<usize>> = Vec::with_capacity(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        let g = n.mergeable().and_then(|c| {
+            let Operand::Field(f) = &c.lhs else {
+                return None;
+            };
+            (0..i).find(|&j| {
+                group.get(j).copied().flatten() == Some(j)
+                    && nodes.get(j).and_then(Node::mergeable).is_some_and(
+                        |d| matches!(&d.lhs, Operand::Field(h) if h.kind == f.kind && h.ty == f.ty),
+                    )
+            })
+        });
+        group.push(match (g, n.mergeable()) {
+            (Some(j), _) => Some(j),
+            (None, Some(_)) => Some(i),
+            (None, None) => None,
+        });
+    }
+    let mut out: Vec<Node> = Vec::with_capacity(nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        match group.get(i).copied().flatten() {
+            Some(j) if j != i => {} // merged into node j
+            Some(_) => {
+                let members: Vec<&Check> = nodes
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| group.get(*k).copied().flatten() == Some(i))
+                    .filter_map(|(_, m)| m.mergeable())
+                    .collect();
+                match members.as_slice() {
+                    [first, _, ..] => {
+                        let key: Vec<&str> = members.iter().map(|c| &*c.key).collect();
+                        out.push(Node::Check(Box::new(Check {
+                            fast: first.fast,
+                            lhs: first.lhs.clone(),
+                            m: Matcher::AnyOf(members.iter().map(|c| c.m.clone()).collect()),
+                            key: format!("anyof[{}]", key.join(" | ")).into_boxed_str(),
+                            slot: NO_SLOT,
+                        })));
+                    }
+                    _ => out.push(n.clone()),
+                }
+            }
+            None => out.push(n.clone()),
+        }
+    }
+    out
+}
+
+impl Check {
+    /// Guessed probability that the check is true on an event that reaches it:
+    /// equality and membership against constants are selective, their negations not.
+    fn p_true(&self) -> f64 {
+        match &self.m {
+            Matcher::Exists => 0.9,
+            Matcher::EvtType { negate: true, .. }
+            | Matcher::InSet { negate: true, .. }
+            | Matcher::Ip { negate: true, .. } => 0.9,
+            Matcher::Bool { .. } => 0.5,
+            Matcher::AnyOf(ms) => (0.1 * ms.len() as f64).min(0.9),
+            Matcher::Num { op: NOp::Eq, .. } => 0.2,
+            Matcher::Num { op: NOp::Ne, .. } => 0.8,
+            Matcher::Num { .. } => 0.5,
+            Matcher::Str { op: SOp::Ne, .. } => 0.9,
+            _ => 0.1,
+        }
+    }
+
+    fn cost(&self) -> u32 {
+        let field = match &self.lhs {
+            Operand::Field(f) => match &f.kind {
+                Kind::EvtType | Kind::EvtDir | Kind::EvtRawres | Kind::EvtFailed => 1,
+                Kind::EvtIsOpenRead
+                | Kind::EvtIsOpenWrite
+                | Kind::EvtIsOpenCreate
+                | Kind::EvtRes => 1,
+                Kind::Proc(..) | Kind::Fd(_) | Kind::User(_) | Kind::Container(_) => 2,
+                Kind::FdTypechar | Kind::FdServer(_) | Kind::FdClient(_) => 2,
+                Kind::EvtArg(_) | Kind::EvtRawArg(_) | Kind::FdLocal(..) => 4,
+                Kind::FdEither(_) | Kind::EvtIsOpenExec => 5,
+                Kind::AnyAncestor(_) => 12,
+                _ => 8,
+            },
+            Operand::Transform(_) => 40,
+        };
+        let m = match &self.m {
+            Matcher::Exists | Matcher::EvtType { .. } | Matcher::Bool { .. } => 1,
+            Matcher::Num { .. } => 1,
+            Matcher::NumIn { set } => 1 + (set.len() as u32) / 4,
+            Matcher::Ip { nets, .. } => 2 + nets.len() as u32,
+            Matcher::Str { op, .. } => match op {
+                SOp::Eq | SOp::Ne | SOp::StartsWith | SOp::EndsWith => 2,
+                SOp::Contains | SOp::IContains => 6,
+                SOp::Glob | SOp::IGlob => 8,
+            },
+            Matcher::InSet { set, .. } => 2 + (set.len() as u32).min(6) / 2,
+            Matcher::Affix(a) => 3 + a.lens.len() as u32,
+            Matcher::PMatch(_) => 10,
+            Matcher::Multi { .. } | Matcher::Bytes { .. } => 12,
+            Matcher::Each { items, .. } => 2 * items.len() as u32,
+            Matcher::Regex(_) => 30,
+            Matcher::Field { .. } => 40,
+            Matcher::AnyOf(ms) => ms.len() as u32 * 3,
+        };
+        field * m
+    }
+}
+
 // ---------------------------------------------------------------- evaluation
 
 impl Node {
+    /// Evaluate, reusing (and filling) `memo` for checks with a slot; `memo` must be
+    /// fresh for each event.
     #[inline]
-    pub(crate) fn eval<E: Event + ?Sized>(&self, e: &E) -> bool {
+    pub(crate) fn eval<E: Event + ?Sized>(&self, e: &E, memo: &mut Memo) -> bool {
         match self {
-            Node::And(v) => v.iter().all(|n| n.eval(e)),
-            Node::Or(v) => v.iter().any(|n| n.eval(e)),
-            Node::Not(n) => !n.eval(e),
+            Node::And(v) => v.iter().all(|n| n.eval(e, memo)),
+            Node::Or(v) => v.iter().any(|n| n.eval(e, memo)),
+            Node::Not(n) => !n.eval(e, memo),
             Node::Check(c) => c.eval(e),
+            Node::Memo(slot, c) => {
+                let (w, bit) = (usize::from(*slot) / 64, 1u64 << (*slot % 64));
+                match (memo.done.get_mut(w), memo.val.get_mut(w)) {
+                    (Some(d), Some(v)) => {
+                        if *d & bit != 0 {
+                            return *v & bit != 0;
+                        }
+                        let r = c.eval(e);
+                        *d |= bit;
+                        if r {
+                            *v |= bit;
+                        }
+                        r
+                    }
+                    _ => c.eval(e),
+                }
+            }
+        }
+    }
+
+    /// Reference evaluation for tests: no memo, no fast paths.
+    #[cfg(test)]
+    pub(crate) fn eval_reference<E: Event + ?Sized>(&self, e: &E) -> bool {
+        match self {
+            Node::And(v) => v.iter().all(|n| n.eval_reference(e)),
+            Node::Or(v) => v.iter().any(|n| n.eval_reference(e)),
+            Node::Not(n) => !n.eval_reference(e),
+            Node::Check(c) | Node::Memo(_, c) => c.eval_generic(e),
+        }
+    }
+
+    /// Give a memo slot to every check whose key occurs at least twice in `nodes`
+    /// (the trees one event type meets), up to [`MEMO_SLOTS`].
+    pub(crate) fn assign_slots<'n>(nodes: impl Iterator<Item = &'n mut Node>) {
+        let mut count: std::collections::HashMap<Box<str>, (usize, u16)> =
+            std::collections::HashMap::new();
+        fn walk(n: &Node, f: &mut dyn FnMut(&Check)) {
+            match n {
+                Node::And(v) | Node::Or(v) => v.iter().for_each(|c| walk(c, f)),
+                Node::Not(x) => walk(x, f),
+                Node::Check(c) | Node::Memo(_, c) => f(c),
+            }
+        }
+        fn walk_mut(n: &mut Node, f: &mut dyn FnMut(&mut Check)) {
+            match n {
+                Node::And(v) | Node::Or(v) => v.iter_mut().for_each(|c| walk_mut(c, f)),
+                Node::Not(x) => walk_mut(x, f),
+                Node::Check(c) | Node::Memo(_, c) => {
+                    f(c);
+                    // move the slot into the node, where eval reads it
+                    let slot = c.slot;
+                    let placeholder = Node::And(Box::new([]));
+                    let (Node::Check(b) | Node::Memo(_, b)) = std::mem::replace(n, placeholder)
+                    else {
+                        return;
+                    };
+                    *n = if slot == NO_SLOT {
+                        Node::Check(b)
+                    } else {
+                        Node::Memo(slot, b)
+                    };
+                }
+            }
+        }
+        let nodes: Vec<&mut Node> = nodes.collect();
+        for n in &nodes {
+            walk(n, &mut |c| {
+                count.entry(c.key.clone()).or_insert((0, NO_SLOT)).0 += 1
+            });
+        }
+        let mut next: u16 = 0;
+        for n in nodes {
+            walk_mut(n, &mut |c| {
+                c.slot = NO_SLOT;
+                if let Some((k, slot)) = count.get_mut(&c.key) {
+                    if *k >= 2 {
+                        if *slot == NO_SLOT && usize::from(next) < MEMO_SLOTS {
+                            *slot = next;
+                            next += 1;
+                        }
+                        c.slot = *slot;
+                    }
+                }
+            });
         }
     }
 }
 
 impl Check {
     fn eval<E: Event + ?Sized>(&self, e: &E) -> bool {
+        // Fast path: plain attributes read straight from the event (text tested as
+        // &str), without the generic extraction and value conversion.
+        let direct = match self.fast {
+            Fast::Proc(level, attr) => Some(e.proc(usize::from(level), attr)),
+            Fast::Fd(attr) => Some(e.fd(attr)),
+            Fast::User(attr) => Some(e.user(attr)),
+            Fast::Container(attr) => Some(e.container(attr)),
+            Fast::Typechar => Some(match e.fd(FdAttr::Type) {
+                Some(Value::Str(t)) => Some(Value::Str(fields::typechar(t))),
+                _ => None,
+            }),
+            // same derivations as `fields::extract`
+            Fast::OpenRead => Some(Some(Value::Bool(
+                e.open_mode().is_some_and(|(a, _)| a == 0 || a == 2),
+            ))),
+            Fast::OpenWrite => Some(Some(Value::Bool(
+                e.open_mode().is_some_and(|(a, _)| a == 1 || a == 2),
+            ))),
+            Fast::OpenCreate => Some(Some(Value::Bool(e.open_mode().is_some_and(|(_, c)| c)))),
+            Fast::RawRes => Some(e.res().map(Value::Int)),
+            Fast::AnyAncestor(attr) => {
+                // as `fields::any_value`: levels 1.. until the first unknown one
+                for level in 1..=fields::MAX_ANCESTORS {
+                    let hit = match e.proc(level, attr) {
+                        None => break,
+                        Some(Value::Str(s)) => self.m.test_str(s, e),
+                        Some(v) => self.m.test(&Val::from(v), e),
+                    };
+                    if hit {
+                        return true;
+                    }
+                }
+                return false;
+            }
+            Fast::None => None,
+        };
+        if let Some(v) = direct {
+            return match (v, &self.m) {
+                // a missing value fails every check, `exists` included
+                (None, _) => false,
+                (Some(_), Matcher::Exists) => true,
+                (Some(Value::Str(s)), m) => m.test_str(s, e),
+                (Some(v), m) => m.test(&Val::from(v), e),
+            };
+        }
+        self.eval_generic(e)
+    }
+
+    /// Evaluation through the generic field extraction ([`fields::any_value`]).
+    fn eval_generic<E: Event + ?Sized>(&self, e: &E) -> bool {
         match &self.lhs {
             Operand::Field(f) => {
                 if let Matcher::EvtType {
@@ -1105,7 +1664,44 @@ fn val_ip(v: &Val<'_>) -> Option<IpAddr> {
     }
 }
 
+/// Byte equality that stays inline for short strings (most rule constants), where
+/// a call to `memcmp` costs more than the comparison.
+#[inline]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && if a.len() <= 16 {
+            a.iter().zip(b).all(|(x, y)| x == y)
+        } else {
+            a == b
+        }
+}
+
 impl Matcher {
+    /// [`Matcher::test`] for a text value, with the common string tests inline.
+    #[inline]
+    fn test_str<E: Event + ?Sized>(&self, s: &str, e: &E) -> bool {
+        let b = s.as_bytes();
+        match self {
+            Matcher::Str { op, needle } => {
+                let n = needle.as_bytes();
+                match op {
+                    SOp::Eq => bytes_eq(b, n),
+                    SOp::Ne => !bytes_eq(b, n),
+                    SOp::StartsWith => b.get(..n.len()).is_some_and(|p| bytes_eq(p, n)),
+                    SOp::EndsWith => b
+                        .len()
+                        .checked_sub(n.len())
+                        .and_then(|i| b.get(i..))
+                        .is_some_and(|p| bytes_eq(p, n)),
+                    _ => self.test(&Val::Str(Cow::Borrowed(s)), e),
+                }
+            }
+            Matcher::InSet { set, negate } => set.contains(s) != *negate,
+            Matcher::AnyOf(ms) => ms.iter().any(|m| m.test_str(s, e)),
+            _ => self.test(&Val::Str(Cow::Borrowed(s)), e),
+        }
+    }
+
     fn test<E: Event + ?Sized>(&self, v: &Val<'_>, e: &E) -> bool {
         match self {
             Matcher::Exists => true,
@@ -1143,13 +1739,14 @@ impl Matcher {
                     }
                 }
             }
-            Matcher::Affix {
-                set,
-                lens,
-                n,
-                modifier,
-                suffix,
-            } => {
+            Matcher::Affix(a) => {
+                let Affix {
+                    set,
+                    lens,
+                    n,
+                    modifier,
+                    suffix,
+                } = &**a;
                 let t = v.to_text();
                 let hay = t.as_bytes();
                 let mut count = 0usize;
@@ -1225,6 +1822,7 @@ impl Matcher {
                     needle.is_empty() || hay.windows(needle.len()).any(|w| w == &needle[..])
                 }
             }
+            Matcher::AnyOf(ms) => ms.iter().any(|m| m.test(v, e)),
             Matcher::Field { op, rhs } => {
                 let others = rhs.values(e);
                 others.iter().any(|o| field_cmp(*op, v, o))

@@ -1,7 +1,9 @@
 //! The evaluator: compiled rules indexed by event type.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use crate::compile::{Folded, Memo, Node};
 use crate::event::{Event, EventType};
 use crate::fields;
 use crate::loader::{CompiledRule, RuleInfo, Ruleset};
@@ -51,9 +53,26 @@ pub enum EngineError {
     RulesetHasErrors(usize),
 }
 
+/// A rule's condition specialised for one event type.
+#[derive(Debug, Clone)]
+struct TypedRule {
+    /// Index into `Engine::rules`.
+    rule: u32,
+    /// Shared between the types of a rule that matches many types (not specialised).
+    node: Arc<Node>,
+}
+
+/// Rules that can match more event types than this are not specialised per type
+/// (one copy of the condition per type would cost too much memory); they share one
+/// plan, still reordered and merged but without memo slots.
+const MAX_SPECIALISED_TYPES: usize = 32;
+
 #[derive(Debug, Clone)]
 pub(crate) struct EngineRule {
     pub info: RuleInfo,
+    /// The rule as compiled, before per-type specialisation (the reference the
+    /// optimised plans are tested against).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub compiled: CompiledRule,
     pub output: Template,
     pub tags_sorted: Vec<String>,
@@ -63,8 +82,9 @@ pub(crate) struct EngineRule {
 #[derive(Debug)]
 pub struct Engine {
     rules: Vec<EngineRule>,
-    /// For each event type index, the rules (indices into `rules`) in load order.
-    by_type: Vec<Vec<u32>>,
+    /// For each event type index, the rules that can match it, in load order, each
+    /// with its condition specialised for that type (see [`Node::specialize`]).
+    by_type: Vec<Vec<TypedRule>>,
     options: EngineOptions,
 }
 
@@ -96,9 +116,29 @@ impl Engine {
                 continue;
             }
             let idx = rules.len() as u32;
+            let plan = |t: Option<EventType>| match comp.node.specialize(t) {
+                // the rule can never match this type (e.g. `evt.type in (...)` excludes it)
+                Folded::Const(false) => None,
+                Folded::Const(true) => Some(Arc::new(Node::And(Box::new([])))),
+                Folded::Node(n) => Some(Arc::new(n)),
+            };
+            // one plan for all types of a rule that matches very many of them
+            let shared: Option<Option<Arc<Node>>> =
+                if comp.types.iter().nth(MAX_SPECIALISED_TYPES).is_some() {
+                    Some(plan(None))
+                } else {
+                    None
+                };
             for t in comp.types.iter() {
-                if let Some(v) = by_type.get_mut(t.index()) {
-                    v.push(idx);
+                let Some(v) = by_type.get_mut(t.index()) else {
+                    continue;
+                };
+                let node = match &shared {
+                    Some(p) => p.clone(),
+                    None => plan(Some(t)),
+                };
+                if let Some(node) = node {
+                    v.push(TypedRule { rule: idx, node });
                 }
             }
             let mut output = comp.output.clone();
@@ -124,6 +164,10 @@ impl Engine {
                 output,
                 tags_sorted,
             });
+        }
+        for v in by_type.iter_mut() {
+            // shared plans (Arc::get_mut fails) keep their checks unmemoised
+            Node::assign_slots(v.iter_mut().filter_map(|tr| Arc::get_mut(&mut tr.node)));
         }
         Ok(Engine {
             rules,
@@ -165,11 +209,12 @@ impl Engine {
             return 0;
         };
         let mut n = 0;
-        for &id in ids {
-            let Some(r) = self.rules.get(id as usize) else {
+        let mut memo = Memo::default();
+        for tr in ids {
+            let Some(r) = self.rules.get(tr.rule as usize) else {
                 continue;
             };
-            if r.compiled.node.eval(event) {
+            if tr.node.eval(event, &mut memo) {
                 out.push(Match { rule: r });
                 n += 1;
                 if self.options.rule_matching == RuleMatching::First {
@@ -186,13 +231,12 @@ impl Engine {
             return 0;
         };
         let mut n = 0;
-        for &id in ids {
-            if let Some(r) = self.rules.get(id as usize) {
-                if r.compiled.node.eval(event) {
-                    n += 1;
-                    if self.options.rule_matching == RuleMatching::First {
-                        break;
-                    }
+        let mut memo = Memo::default();
+        for tr in ids {
+            if tr.node.eval(event, &mut memo) {
+                n += 1;
+                if self.options.rule_matching == RuleMatching::First {
+                    break;
                 }
             }
         }
@@ -288,5 +332,130 @@ impl<'e> Match<'e> {
             tags: self.rule.tags_sorted.clone(),
             time: fields::time_iso(event.time_ns()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LoadOptions, ReplayEvent, RulesetBuilder};
+
+    /// The optimised plans (type-specialised, reordered, merged, memoised, read through
+    /// the fast paths) give the same result as the rules' compiled conditions evaluated
+    /// plainly, rule by rule, on every event of the conformance corpus.
+    #[test]
+    fn optimised_plans_agree_with_compiled_conditions() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut b = RulesetBuilder::new(LoadOptions::default());
+        for f in [
+            "falco_rules.yaml",
+            "falco-incubating_rules.yaml",
+            "falco-sandbox_rules.yaml",
+        ] {
+            b.load_file(format!("{root}/../shared/falco-rules/{f}"));
+        }
+        b.load_file(format!("{root}/rules/pyward_rules.yaml"));
+        let rs = b.build();
+        let engine = Engine::new(&rs, EngineOptions::default()).expect("engine");
+        let mut events = Vec::new();
+        for c in ["falco_rules.jsonl", "pyward_rules.jsonl"] {
+            let path = format!("{root}/crates/pyward-rules/tests/corpus/{c}");
+            let text = std::fs::read_to_string(&path).expect("corpus");
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let v: serde_json::Value = serde_json::from_str(line).expect("corpus json");
+                let ev = v.get("event").expect("event").to_string();
+                events.push(ReplayEvent::parse_line(&ev).expect("corpus event"));
+            }
+        }
+        assert!(events.len() > 100, "corpus too small: {}", events.len());
+        let (mut compared, mut matched) = (0, 0);
+        for e in &events {
+            let t = e.event_type();
+            let plans = engine.by_type.get(t.index()).expect("type");
+            let mut memo = Memo::default();
+            for (i, r) in engine.rules.iter().enumerate() {
+                if !r.compiled.types.contains(t.index()) {
+                    continue;
+                }
+                let want = r.compiled.node.eval_reference(e);
+                let got = plans
+                    .iter()
+                    .find(|p| p.rule as usize == i)
+                    .is_some_and(|p| p.node.eval(e, &mut memo));
+                assert_eq!(
+                    got, want,
+                    "rule {:?} on a {} event: plan says {got}, condition says {want}",
+                    r.info.name, e.event_type
+                );
+                compared += 1;
+                matched += usize::from(want);
+            }
+        }
+        assert!(compared > 1000 && matched > 50, "{compared} {matched}");
+    }
+
+    /// Rules matching very many event types share one unspecialised plan; rules over
+    /// few types get per-type plans where `evt.type` is folded; a check shared by two
+    /// rules is memoised and gives each rule its own correct answer.
+    #[test]
+    fn shared_and_specialised_plans() {
+        let rules = r#"
+- rule: any type
+  desc: no evt.type, so every event type
+  condition: proc.name = foo and not fd.name startswith /tmp
+  output: "x %proc.name"
+  priority: WARNING
+- rule: opens only
+  desc: memoised proc.name check shared with the rule above
+  condition: evt.type in (open, openat) and proc.name = foo and fd.name = /etc/passwd
+  output: "y %proc.name"
+  priority: WARNING
+- rule: not connect
+  desc: negated evt.type folds per type
+  condition: evt.type in (openat, connect) and not evt.type = connect and proc.name = foo
+  output: "z %proc.name"
+  priority: WARNING
+"#;
+        let mut b = RulesetBuilder::new(LoadOptions::default());
+        b.load_str("t.yaml", rules);
+        let rs = b.build();
+        assert!(!rs.has_errors(), "{:?}", rs.diagnostics());
+        let engine = Engine::new(
+            &rs,
+            EngineOptions {
+                rule_matching: RuleMatching::All,
+                ..EngineOptions::default()
+            },
+        )
+        .expect("engine");
+        let ev = |ty: &str, name: &str, path: &str| {
+            ReplayEvent::parse_line(&format!(
+                r#"{{"time":1,"type":"{ty}","proc":{{"name":"{name}"}},"fd":{{"name":"{path}"}}}}"#
+            ))
+            .expect("event")
+        };
+        let names = |e: &ReplayEvent| -> Vec<String> {
+            engine
+                .evaluate(e)
+                .iter()
+                .map(|m| m.rule_name().to_owned())
+                .collect()
+        };
+        let openat = EventType::from_name("openat").expect("openat");
+        let connect = EventType::from_name("connect").expect("connect");
+        // "not connect" cannot match connect events: folded away for that type
+        assert_eq!(engine.rules_for_type(openat), 3);
+        assert_eq!(engine.rules_for_type(connect), 1);
+        assert_eq!(
+            names(&ev("openat", "foo", "/etc/passwd")),
+            ["any type", "opens only", "not connect"]
+        );
+        assert_eq!(
+            names(&ev("openat", "bar", "/etc/passwd")),
+            Vec::<String>::new()
+        );
+        assert_eq!(names(&ev("openat", "foo", "/tmp/x")), ["not connect"]);
+        assert_eq!(names(&ev("connect", "foo", "/etc/passwd")), ["any type"]);
+        assert_eq!(names(&ev("execve", "foo", "/etc/passwd")), ["any type"]);
     }
 }

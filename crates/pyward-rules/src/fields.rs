@@ -347,6 +347,7 @@ impl<'a> From<Value<'a>> for Val<'a> {
 }
 
 impl Val<'_> {
+    #[inline]
     pub(crate) fn to_text(&self) -> Cow<'_, str> {
         match self {
             Val::Str(s) => Cow::Borrowed(s.as_ref()),
@@ -581,7 +582,7 @@ pub(crate) fn time_iso(ns: u64) -> String {
     fmt_time(ns, &Kind::EvtTimeIso)
 }
 
-fn typechar(t: &str) -> &'static str {
+pub(crate) fn typechar(t: &str) -> &'static str {
     match t {
         "file" => "f",
         "directory" => "d",

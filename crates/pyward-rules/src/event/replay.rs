@@ -132,6 +132,7 @@ impl ReplayProcess {
         }
     }
 
+    #[inline]
     fn attr(&self, attr: ProcAttr) -> Option<Value<'_>> {
         fn s(o: &Option<String>) -> Option<Value<'_>> {
             o.as_deref().map(Value::Str)
@@ -426,6 +427,7 @@ impl ReplayEvent {
         Ok(())
     }
 
+    #[inline]
     fn level(&self, level: usize) -> Option<&ReplayProcess> {
         if level == 0 {
             Some(&self.proc)
@@ -569,24 +571,30 @@ impl<'de> Deserialize<'de> for RawArgs {
 }
 
 impl Event for ReplayEvent {
+    #[inline]
     fn event_type(&self) -> EventType {
         self.cache.etype.unwrap_or(EventType::UNKNOWN)
     }
+    #[inline]
     fn event_type_name(&self) -> &str {
         &self.event_type
     }
     fn time_ns(&self) -> u64 {
         self.cache.time_ns
     }
+    #[inline]
     fn is_enter(&self) -> bool {
         self.dir.as_deref() == Some(">")
     }
+    #[inline]
     fn num(&self) -> Option<u64> {
         self.num
     }
+    #[inline]
     fn res(&self) -> Option<i64> {
         self.res
     }
+    #[inline]
     fn proc(&self, level: usize, attr: ProcAttr) -> Option<Value<'_>> {
         self.level(level)?.attr(attr)
     }
@@ -596,6 +604,7 @@ impl Event for ReplayEvent {
     fn proc_env_all(&self) -> Option<&str> {
         self.proc.env_joined.as_deref()
     }
+    #[inline]
     fn fd(&self, attr: FdAttr) -> Option<Value<'_>> {
         let fd = self.fd.as_ref()?;
         fn s(o: &Option<String>) -> Option<Value<'_>> {
@@ -621,6 +630,7 @@ impl Event for ReplayEvent {
             FdAttr::SipName => s(&fd.sip_name),
         }
     }
+    #[inline]
     fn user(&self, attr: UserAttr) -> Option<Value<'_>> {
         let u = &self.user;
         match attr {
@@ -634,6 +644,7 @@ impl Event for ReplayEvent {
             UserAttr::GroupName => self.group.name.as_deref().map(Value::Str),
         }
     }
+    #[inline]
     fn container(&self, attr: ContainerAttr) -> Option<Value<'_>> {
         let k = &self.k8s;
         match attr {
@@ -695,6 +706,7 @@ impl Event for ReplayEvent {
     fn buffer(&self) -> Option<&[u8]> {
         self.cache.buffer.as_deref()
     }
+    #[inline]
     fn open_mode(&self) -> Option<(u8, bool)> {
         self.cache.open_mode
     }
