@@ -16,11 +16,33 @@ pub struct Budget {
     pub steps_left: u32,
     /// Set when a cap cut an output short, so the file is reported as partly analysed.
     pub truncated: bool,
+    /// Bytes all decoding steps of the file may still produce (decompression output and kept
+    /// decoded layers), so many small bombs cannot add up.
+    pub total_left: usize,
 }
 
 impl Budget {
     pub fn new(max_output: usize, steps: u32) -> Self {
-        Budget { max_output, steps_left: steps, truncated: false }
+        Budget {
+            max_output,
+            steps_left: steps,
+            truncated: false,
+            total_left: max_output.saturating_mul(4),
+        }
+    }
+
+    /// Account for `n` produced bytes; false (and `truncated`) when the file's total is spent.
+    pub fn charge(&mut self, n: usize) -> bool {
+        match self.total_left.checked_sub(n) {
+            Some(left) => {
+                self.total_left = left;
+                true
+            }
+            None => {
+                self.truncated = true;
+                false
+            }
+        }
     }
 
     /// Spend one step; false when the budget is exhausted.
@@ -93,17 +115,28 @@ pub fn base32(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
 
 /// Decode hex (`bytes.fromhex`, `unhexlify`); whitespace ignored.
 pub fn hex(input: &[u8]) -> Option<Vec<u8>> {
-    let digits: Vec<u8> = input.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    let digits: Vec<u8> = input
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     let val = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    digits.chunks(2).map(|p| Some(val(*p.first()?)? << 4 | val(*p.get(1)?)?)).collect()
+    digits
+        .chunks(2)
+        .map(|p| Some(val(*p.first()?)? << 4 | val(*p.get(1)?)?))
+        .collect()
 }
 
 /// Decompress zlib, gzip or raw deflate (whichever the header says), capped at the budget.
 pub fn inflate(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
-    let cap = budget.max_output as u64;
+    let cap = budget.max_output.min(budget.total_left) as u64;
+    if cap == 0 {
+        budget.truncated = true;
+        return None;
+    }
     let mut out = Vec::new();
     let ok = match input {
         [0x1f, 0x8b, ..] => flate2::read::GzDecoder::new(input)
@@ -111,7 +144,10 @@ pub fn inflate(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
             .read_to_end(&mut out)
             .is_ok(),
         [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 => {
-            flate2::read::ZlibDecoder::new(input).take(cap + 1).read_to_end(&mut out).is_ok()
+            flate2::read::ZlibDecoder::new(input)
+                .take(cap + 1)
+                .read_to_end(&mut out)
+                .is_ok()
         }
         _ => flate2::read::DeflateDecoder::new(input)
             .take(cap + 1)
@@ -120,9 +156,11 @@ pub fn inflate(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
     };
     if out.len() as u64 > cap {
         budget.truncated = true;
-        out.truncate(budget.max_output);
+        out.truncate(cap as usize);
+        budget.charge(out.len());
         return Some(out);
     }
+    budget.charge(out.len());
     (ok && !out.is_empty()).then_some(out)
 }
 
@@ -146,21 +184,37 @@ pub fn is_texty(b: &[u8]) -> bool {
     let Ok(s) = std::str::from_utf8(b) else {
         return false;
     };
-    let printable = s.chars().filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t')).count();
+    let printable = s
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+        .count();
     printable * 100 >= s.chars().count() * 95
 }
 
 /// Whether decoded text looks like Python source (so it is analysed again as code).
 pub fn looks_like_code(s: &str) -> bool {
-    const MARKERS: [&str; 10] =
-        ["import ", "exec(", "eval(", "def ", "print(", "open(", "os.", "subprocess", "urllib", "socket"];
+    const MARKERS: [&str; 10] = [
+        "import ",
+        "exec(",
+        "eval(",
+        "def ",
+        "print(",
+        "open(",
+        "os.",
+        "subprocess",
+        "urllib",
+        "socket",
+    ];
     MARKERS.iter().filter(|m| s.contains(*m)).count() >= 1 && s.lines().count() >= 1
 }
 
 /// Whether a string literal looks like a base64 blob worth trying to decode.
 pub fn looks_base64(s: &str) -> bool {
     s.len() >= 40
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r'))
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'\n' | b'\r')
+        })
         && s.bytes().any(|b| b.is_ascii_digit())
         && s.bytes().any(|b| b.is_ascii_uppercase())
         && s.bytes().any(|b| b.is_ascii_lowercase())

@@ -19,6 +19,7 @@ pub enum Rule {
     SilentProcess,
     DirRecon,
     Clipboard,
+    ClipboardHijack,
     Steganography,
     Unicode,
     SelfDelete,
@@ -26,6 +27,11 @@ pub enum Rule {
     ReverseShell,
     CryptoMiner,
     Persistence,
+    /// Metadata signals, computed offline from the package itself.
+    EmptyMetadata,
+    ReleaseZero,
+    SingleModule,
+    BundledBinary,
 }
 
 /// How a rule counts in the package score.
@@ -42,8 +48,10 @@ const fn t(id: &'static str, name: &'static str) -> MitreTechnique {
 }
 
 const T_PY: MitreTechnique = t("T1059.006", "Command and Scripting Interpreter: Python");
-const T_SUPPLY: MitreTechnique =
-    t("T1195.002", "Supply Chain Compromise: Compromise Software Supply Chain");
+const T_SUPPLY: MitreTechnique = t(
+    "T1195.002",
+    "Supply Chain Compromise: Compromise Software Supply Chain",
+);
 const T_OBF: MitreTechnique = t("T1027", "Obfuscated Files or Information");
 const T_DEOBF: MitreTechnique = t("T1140", "Deobfuscate/Decode Files or Information");
 const T_INGRESS: MitreTechnique = t("T1105", "Ingress Tool Transfer");
@@ -54,20 +62,33 @@ const T_WEB: MitreTechnique = t("T1071.001", "Application Layer Protocol: Web Pr
 const T_WEBSVC: MitreTechnique = t("T1102", "Web Service");
 const T_DISC: MitreTechnique = t("T1083", "File and Directory Discovery");
 const T_CLIP: MitreTechnique = t("T1115", "Clipboard Data");
-const T_STEGO: MitreTechnique = t("T1027.003", "Obfuscated Files or Information: Steganography");
+const T_STEGO: MitreTechnique = t(
+    "T1027.003",
+    "Obfuscated Files or Information: Steganography",
+);
 const T_HIDDEN: MitreTechnique = t("T1564.003", "Hide Artifacts: Hidden Window");
 const T_DEL: MitreTechnique = t("T1070.004", "Indicator Removal: File Deletion");
 const T_IMPACT: MitreTechnique = t("T1486", "Data Encrypted for Impact");
 const T_SHELL: MitreTechnique = t("T1059.004", "Command and Scripting Interpreter: Unix Shell");
 const T_HIJACK: MitreTechnique = t("T1496", "Resource Hijacking");
 const T_CRON: MitreTechnique = t("T1053.003", "Scheduled Task/Job: Cron");
-const T_RC: MitreTechnique = t("T1546.004", "Event Triggered Execution: Unix Shell Configuration Modification");
-const T_SYSTEMD: MitreTechnique = t("T1543.002", "Create or Modify System Process: Systemd Service");
+const T_RC: MitreTechnique = t(
+    "T1546.004",
+    "Event Triggered Execution: Unix Shell Configuration Modification",
+);
+const T_SYSTEMD: MitreTechnique = t(
+    "T1543.002",
+    "Create or Modify System Process: Systemd Service",
+);
 const T_AUTOSTART: MitreTechnique = t("T1547", "Boot or Logon Autostart Execution");
+const T_MANIP: MitreTechnique = t(
+    "T1565.002",
+    "Data Manipulation: Transmitted Data Manipulation",
+);
 const T_GEO: MitreTechnique = t("T1614", "System Location Discovery");
 
 impl Rule {
-    pub const ALL: [Rule; 20] = [
+    pub const ALL: [Rule; 25] = [
         Rule::InstallHook,
         Rule::InstallTimeCode,
         Rule::DownloadExec,
@@ -81,6 +102,7 @@ impl Rule {
         Rule::SilentProcess,
         Rule::DirRecon,
         Rule::Clipboard,
+        Rule::ClipboardHijack,
         Rule::Steganography,
         Rule::Unicode,
         Rule::SelfDelete,
@@ -88,6 +110,10 @@ impl Rule {
         Rule::ReverseShell,
         Rule::CryptoMiner,
         Rule::Persistence,
+        Rule::EmptyMetadata,
+        Rule::ReleaseZero,
+        Rule::SingleModule,
+        Rule::BundledBinary,
     ];
 
     /// Short id; the finding's `rule_id` is `heuristics.<id>` and its trigger is `<id>`.
@@ -106,6 +132,7 @@ impl Rule {
             Rule::SilentProcess => "silent-process",
             Rule::DirRecon => "dir-recon",
             Rule::Clipboard => "clipboard",
+            Rule::ClipboardHijack => "clipboard-hijack",
             Rule::Steganography => "steganography",
             Rule::Unicode => "unicode",
             Rule::SelfDelete => "self-delete",
@@ -113,6 +140,10 @@ impl Rule {
             Rule::ReverseShell => "reverse-shell",
             Rule::CryptoMiner => "crypto-miner",
             Rule::Persistence => "persistence",
+            Rule::EmptyMetadata => "empty-metadata",
+            Rule::ReleaseZero => "release-zero",
+            Rule::SingleModule => "single-module",
+            Rule::BundledBinary => "bundled-binary",
         }
     }
 
@@ -136,13 +167,18 @@ impl Rule {
             Rule::SilentProcess => "runs a process with its output silenced or its window hidden",
             Rule::DirRecon => "lists the user's home, Documents, Downloads or PycharmProjects",
             Rule::Clipboard => "reads or writes the clipboard",
+            Rule::ClipboardHijack => "replaces clipboard contents with a hard-coded crypto-wallet address",
             Rule::Steganography => "decodes data hidden in an image and executes it",
-            Rule::Unicode => "bidirectional-override or invisible Unicode characters in code",
+            Rule::Unicode => "bidirectional-override Unicode characters in code (Trojan Source)",
             Rule::SelfDelete => "deletes its own script file (__file__ or sys.argv[0])",
             Rule::MassEncryption => "walks directories, encrypts or XORs file contents, writes them back and deletes or renames the originals",
             Rule::ReverseShell => "connects a shell to a remote socket",
             Rule::CryptoMiner => "references crypto-mining software or mining pools",
             Rule::Persistence => "installs itself to run again (cron, shell rc files, systemd units, autostart)",
+            Rule::EmptyMetadata => "package metadata has neither a summary nor a home page",
+            Rule::ReleaseZero => "version 0.0.0 (or 0.0), typical of throw-away malicious uploads",
+            Rule::SingleModule => "the package holds a single Python module",
+            Rule::BundledBinary => "native executable (ELF, PE or Mach-O) inside a package without compiled extensions",
         }
     }
 
@@ -156,15 +192,22 @@ impl Rule {
             | Rule::CryptoMiner
             | Rule::Persistence
             | Rule::Steganography
-            | Rule::InstallTimeCode => Severity::High,
+            | Rule::InstallTimeCode
+            | Rule::Unicode
+            | Rule::ClipboardHijack => Severity::High,
             Rule::ShadyDestination
             | Rule::RawIpUrl
             | Rule::EncodedCode
             | Rule::SensitiveFileRead
             | Rule::DirRecon
-            | Rule::Unicode
             | Rule::ApiObfuscation => Severity::Medium,
-            Rule::InstallHook | Rule::SilentProcess | Rule::Clipboard => Severity::Low,
+            Rule::InstallHook
+            | Rule::SilentProcess
+            | Rule::Clipboard
+            | Rule::EmptyMetadata
+            | Rule::ReleaseZero
+            | Rule::SingleModule => Severity::Low,
+            Rule::BundledBinary => Severity::Medium,
         }
     }
 
@@ -176,7 +219,11 @@ impl Rule {
             | Rule::ApiObfuscation
             | Rule::SensitiveFileRead
             | Rule::RawIpUrl
-            | Rule::DirRecon => Kind::Capability,
+            | Rule::DirRecon
+            | Rule::EmptyMetadata
+            | Rule::ReleaseZero
+            | Rule::SingleModule
+            | Rule::BundledBinary => Kind::Capability,
             _ => Kind::Threat,
         }
     }
@@ -196,6 +243,7 @@ impl Rule {
             Rule::SilentProcess => vec![T_HIDDEN],
             Rule::DirRecon => vec![T_DISC],
             Rule::Clipboard => vec![T_CLIP],
+            Rule::ClipboardHijack => vec![T_CLIP, T_MANIP],
             Rule::Steganography => vec![T_STEGO, T_PY],
             Rule::Unicode => vec![T_OBF],
             Rule::SelfDelete => vec![T_DEL],
@@ -203,6 +251,8 @@ impl Rule {
             Rule::ReverseShell => vec![T_SHELL, T_EXFIL],
             Rule::CryptoMiner => vec![T_HIJACK],
             Rule::Persistence => vec![T_CRON, T_RC, T_SYSTEMD, T_AUTOSTART],
+            Rule::EmptyMetadata | Rule::ReleaseZero | Rule::SingleModule => vec![T_SUPPLY],
+            Rule::BundledBinary => vec![T_SUPPLY, T_INGRESS],
         }
     }
 
@@ -220,15 +270,27 @@ impl Rule {
     /// ATT&CK stage a rule belongs to, for the attack-chain bonus.
     pub fn stage(self) -> Stage {
         match self {
-            Rule::InstallHook | Rule::InstallTimeCode | Rule::ObfuscatedExec | Rule::EncodedCode
-            | Rule::ApiObfuscation | Rule::SilentProcess | Rule::Unicode | Rule::Steganography => {
-                Stage::Execution
+            Rule::InstallHook
+            | Rule::InstallTimeCode
+            | Rule::ObfuscatedExec
+            | Rule::EncodedCode
+            | Rule::ApiObfuscation
+            | Rule::SilentProcess
+            | Rule::Unicode
+            | Rule::Steganography => Stage::Execution,
+            Rule::SensitiveFileRead | Rule::DirRecon | Rule::Clipboard | Rule::ClipboardHijack => {
+                Stage::Collection
             }
-            Rule::SensitiveFileRead | Rule::DirRecon | Rule::Clipboard => Stage::Collection,
-            Rule::Exfiltration | Rule::RawIpUrl | Rule::ShadyDestination | Rule::DownloadExec
+            Rule::Exfiltration
+            | Rule::RawIpUrl
+            | Rule::ShadyDestination
+            | Rule::DownloadExec
             | Rule::ReverseShell => Stage::Network,
             Rule::SelfDelete | Rule::MassEncryption | Rule::CryptoMiner | Rule::Persistence => {
                 Stage::Impact
+            }
+            Rule::EmptyMetadata | Rule::ReleaseZero | Rule::SingleModule | Rule::BundledBinary => {
+                Stage::Metadata
             }
         }
     }
@@ -241,4 +303,6 @@ pub enum Stage {
     Collection,
     Network,
     Impact,
+    /// Metadata signals: no attack stage, never count for the chain bonus.
+    Metadata,
 }
