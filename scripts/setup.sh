@@ -11,6 +11,11 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 have cc || need_apt+=(gcc)
 have pkg-config || need_apt+=(pkg-config)
 have git || need_apt+=(git)
+# eBPF sensor (crates/pyward-sensor): clang compiles the CO-RE programs; the bundled libbpf
+# links libelf and zlib. vmlinux.h is vendored, so neither bpftool nor kernel headers are needed.
+have clang || need_apt+=(clang)
+have_pkg libelf-dev || need_apt+=(libelf-dev)
+have_pkg zlib1g-dev || need_apt+=(zlib1g-dev)
 # Python with venv and pip: test fixtures build real virtualenvs with real pip.
 if ! have python3; then
   need_apt+=(python3 python3-venv python3-pip)

@@ -120,6 +120,20 @@ pub fn is_python_path(path: &str) -> bool {
 }
 
 /// Analyse one file's bytes. `path_display` is how the file is named in findings.
+/// Whether a file's content must be kept for [`analyze_package`]: false when the cheap pass
+/// (no parse: token prefilter and the text-only rules) already clears it, so a streaming image
+/// reader can drop it and [`analyze_package`] treats its absence as clean.
+pub fn worth_keeping(path_display: &str, bytes: &[u8], opts: &Options) -> bool {
+    let file_name = path_display.rsplit(['/', '!']).next().unwrap_or(path_display);
+    let head = bytes.get(..bytes.len().min(8192)).unwrap_or(bytes);
+    if head.contains(&0) && !head.starts_with(&[0xff, 0xfe]) && !head.starts_with(&[0xfe, 0xff]) {
+        return false;
+    }
+    let (src, _) = to_text(bytes);
+    prefilter::needs_parse(src.as_bytes(), file_name)
+        || !analyze_file(path_display, bytes, opts).findings.is_empty()
+}
+
 pub fn analyze_file(path_display: &str, bytes: &[u8], opts: &Options) -> FileAnalysis {
     let mut out = FileAnalysis {
         bytes: bytes.len(),
@@ -394,6 +408,9 @@ pub fn analyze_package_detailed(
         let bytes = match tree.read(path, opts.max_file_bytes) {
             Ok(b) => b,
             Err(pyward_inventory::tree::ReadError::NotFound) => continue,
+            // Dropped while streaming an image because `worth_keeping` cleared it (or because
+            // the scan's analysis budget ran out, which the scan reports itself).
+            Err(pyward_inventory::tree::ReadError::NotKept) => continue,
             Err(e) => {
                 notes.push(Note::new(
                     &display,

@@ -17,13 +17,46 @@ pub struct Options {
     pub keep_extra: Option<KeepExtra>,
 }
 
-/// A predicate `(path, size) -> keep?` for [`Options::keep_extra`]; it should be bounded
-/// (size caps, a byte budget) so memory stays bounded.
+/// What else to keep for [`Options::keep_extra`]: `wants(path, size)` before a file is read,
+/// and optionally `retain(path, content)` after; together they should be bounded (size caps, a
+/// byte budget) so memory stays bounded.
 #[derive(Clone)]
-pub struct KeepExtra(pub std::sync::Arc<KeepFn>);
+pub struct KeepExtra {
+    pub wants: std::sync::Arc<KeepFn>,
+    pub retain: Option<std::sync::Arc<RetainFn>>,
+}
 
-/// The function inside a [`KeepExtra`].
+/// The `wants` function of a [`KeepExtra`].
 pub type KeepFn = dyn Fn(&str, u64) -> bool + Send + Sync;
+/// The `retain` function of a [`KeepExtra`].
+pub type RetainFn = dyn Fn(&str, &[u8]) -> bool + Send + Sync;
+
+impl KeepExtra {
+    pub fn new(wants: impl Fn(&str, u64) -> bool + Send + Sync + 'static) -> Self {
+        KeepExtra { wants: std::sync::Arc::new(wants), retain: None }
+    }
+
+    pub fn with_retain(mut self, retain: impl Fn(&str, &[u8]) -> bool + Send + Sync + 'static) -> Self {
+        self.retain = Some(std::sync::Arc::new(retain));
+        self
+    }
+}
+
+/// The catalogers' own needs plus a [`KeepExtra`], as the image reader asks.
+struct Keeping<'a> {
+    extra: Option<&'a KeepExtra>,
+}
+
+impl crate::tree::Keep for Keeping<'_> {
+    fn wants(&self, path: &str, size: u64) -> bool {
+        is_candidate(path, size) || self.extra.is_some_and(|k| (k.wants)(path, size))
+    }
+
+    fn retain(&self, path: &str, content: &[u8]) -> bool {
+        is_candidate(path, content.len() as u64)
+            || self.extra.is_some_and(|k| k.retain.as_ref().is_none_or(|r| r(path, content)))
+    }
+}
 
 impl std::fmt::Debug for KeepExtra {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,9 +207,7 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
             Box::new(tree)
         }
         TargetKind::DockerArchive | TargetKind::OciLayout | TargetKind::OciArchive => {
-            let keep = |p: &str, size: u64| {
-                is_candidate(p, size) || options.keep_extra.as_ref().is_some_and(|k| (k.0)(p, size))
-            };
+            let keep = Keeping { extra: options.keep_extra.as_ref() };
             let img = image::open(
                 path,
                 kind,

@@ -180,8 +180,27 @@ pub struct MemTree {
     layers: Vec<LayerRef>,
 }
 
-/// Decides, from a path and its size, whether a file's content must be kept in memory.
-pub type KeepPredicate<'a> = &'a (dyn Fn(&str, u64) -> bool + Sync);
+/// Decides which file contents are kept in memory while an image is streamed: first from a
+/// path and its size (before reading), then, optionally, from the content itself (after reading
+/// it into a temporary buffer), so a cheap content test (e.g. "could this file hold a threat?")
+/// keeps memory bounded by what matters rather than by everything that might.
+pub trait Keep: Sync {
+    fn wants(&self, path: &str, size: u64) -> bool;
+
+    /// Whether to hold on to `content`, read because [`Keep::wants`] said so.
+    fn retain(&self, _path: &str, _content: &[u8]) -> bool {
+        true
+    }
+}
+
+impl<F: Fn(&str, u64) -> bool + Sync> Keep for F {
+    fn wants(&self, path: &str, size: u64) -> bool {
+        self(path, size)
+    }
+}
+
+/// How the image reader is told what to keep.
+pub type KeepPredicate<'a> = &'a dyn Keep;
 
 impl MemTree {
     pub fn new(name: impl Into<String>) -> Self {

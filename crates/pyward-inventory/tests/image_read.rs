@@ -81,7 +81,7 @@ fn demo() -> ImageBuilder {
         )
 }
 
-fn read(path: &Path, kind: TargetKind, keep: &(dyn Fn(&str, u64) -> bool + Sync)) -> Image {
+fn read(path: &Path, kind: TargetKind, keep: pyward_inventory::tree::KeepPredicate<'_>) -> Image {
     assert_eq!(image::sniff(path), Some(kind), "sniff {}", path.display());
     let mut warnings = Vec::new();
     let img = image::open(path, kind, None, &Limits::default(), keep, &mut warnings)

@@ -1246,6 +1246,7 @@ fn fire(
         }
         Check::Heuristics {
             min_score,
+            max_score,
             rule_ids,
         } => {
             for (i, f) in input.findings.iter().enumerate() {
@@ -1262,6 +1263,11 @@ fn fire(
                     .and_then(|e| e.value.parse::<f64>().ok());
                 if let Some(min) = min_score {
                     if score.is_none_or(|s| s < *min) {
+                        continue;
+                    }
+                }
+                if let Some(max) = max_score {
+                    if score.is_none_or(|s| s >= *max) {
                         continue;
                     }
                 }

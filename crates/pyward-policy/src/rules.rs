@@ -247,8 +247,13 @@ pub const TRIGGERS: &[TriggerSpec] = &[
     TriggerSpec {
         gate: "heuristics",
         trigger: "score",
-        params: &[p("min_score", Kind::Num, false), p("rule_ids", Kind::List, false)],
-        description: "pyward heuristics: a static-analysis finding at or above the score",
+        params: &[
+            p("min_score", Kind::Num, false),
+            p("max_score", Kind::Num, false),
+            p("rule_ids", Kind::List, false),
+        ],
+        description: "pyward heuristics: a static-analysis finding whose package score is at or \
+                      above min_score and below max_score",
     },
     TriggerSpec {
         gate: "drift",
@@ -444,6 +449,8 @@ pub enum Check {
     },
     Heuristics {
         min_score: Option<f64>,
+        /// Exclusive upper bound, so score bands of several rules do not overlap.
+        max_score: Option<f64>,
         rule_ids: Vec<String>,
     },
     Drift(DriftKind),
@@ -665,16 +672,22 @@ pub fn compile(
                 .and_then(Confidence::parse)
                 .unwrap_or(Confidence::Medium),
         },
-        ("heuristics", "score") => Check::Heuristics {
-            min_score: match get("min_score") {
-                Some(s) => Some(
-                    s.parse::<f64>()
-                        .map_err(|_| ("min_score".to_string(), format!("`{s}` is not a number")))?,
-                ),
-                None => None,
-            },
-            rule_ids: list("rule_ids"),
-        },
+        ("heuristics", "score") => {
+            let num = |name: &str| -> Result<Option<f64>, (String, String)> {
+                match get(name) {
+                    Some(s) => s
+                        .parse::<f64>()
+                        .map(Some)
+                        .map_err(|_| (name.to_string(), format!("`{s}` is not a number"))),
+                    None => Ok(None),
+                }
+            };
+            Check::Heuristics {
+                min_score: num("min_score")?,
+                max_score: num("max_score")?,
+                rule_ids: list("rule_ids"),
+            }
+        }
         ("drift", "packages_added") => Check::Drift(DriftKind::Added),
         ("drift", "packages_removed") => Check::Drift(DriftKind::Removed),
         ("drift", "packages_modified") => Check::Drift(DriftKind::Modified),

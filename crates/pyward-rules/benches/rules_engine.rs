@@ -148,6 +148,7 @@ fn main() {
             matches += engine.count_matches(e);
         }
         let deadline = Duration::from_secs_f64(secs);
+        let cpu0 = thread_cpu_ns();
         let t0 = Instant::now();
         let mut n = 0u64;
         let mut sink = 0usize;
@@ -158,6 +159,10 @@ fn main() {
             n += evs.len() as u64;
         }
         let el = t0.elapsed().as_secs_f64();
+        let cpu = match (cpu0, thread_cpu_ns()) {
+            (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1e9),
+            _ => None,
+        };
         std::hint::black_box(sink);
         if std::env::var_os("PYWARD_BENCH_BY_TYPE").is_some() {
             for ty in ["openat", "execve", "connect", "close"] {
@@ -180,16 +185,29 @@ fn main() {
             }
         }
         println!(
-            "evaluate ({} rules{}, rule_matching={name}): {} events in {:.2} s = {:.0} events/s single thread ({} of {} mix events match)",
+            "evaluate ({} rules{}, rule_matching={name}): {} events in {:.2} s = {:.0} events/s single thread ({} of {} mix events match){}",
             engine.rule_count(),
             if with_pyward { " incl. pyward_rules.yaml" } else { "" },
             n,
             el,
             n as f64 / el,
             matches,
-            evs.len()
+            evs.len(),
+            // on a shared machine the thread is sometimes descheduled: the rate per
+            // second of CPU time actually received is the steadier figure to compare
+            cpu.map_or(String::new(), |c| format!(
+                "; {:.0} events per CPU-second ({:.2} s on CPU)",
+                n as f64 / c,
+                c
+            ))
         );
     }
+}
+
+/// Time this thread has spent on a CPU (Linux: /proc/thread-self/schedstat), if known.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 fn ms(d: Duration) -> f64 {

@@ -239,6 +239,9 @@ pub(crate) struct Check {
     slot: u16,
     /// How to read `lhs` straight from the event, when it is a plain attribute.
     fast: Fast,
+    /// In a [`Flat`] plan: index of `fast`'s value in the per-event [`Fields`], or
+    /// [`NO_FIELD`].
+    field: u8,
     m: Matcher,
     lhs: Operand,
     /// The check as written, without source positions: equal keys mean equal checks
@@ -267,6 +270,37 @@ enum Fast {
 }
 
 impl Fast {
+    /// The attribute's value (`Some(None)`: missing), or `None` when this is not a
+    /// single value read straight from the event.
+    #[inline]
+    fn read<E: Event + ?Sized>(self, e: &E) -> Option<Option<Value<'_>>> {
+        Some(match self {
+            Fast::Proc(level, attr) => e.proc(usize::from(level), attr),
+            Fast::Fd(attr) => e.fd(attr),
+            Fast::User(attr) => e.user(attr),
+            Fast::Container(attr) => e.container(attr),
+            Fast::Typechar => match e.fd(FdAttr::Type) {
+                Some(Value::Str(t)) => Some(Value::Str(fields::typechar(t))),
+                _ => None,
+            },
+            // same derivations as `fields::extract`
+            Fast::OpenRead => Some(Value::Bool(
+                e.open_mode().is_some_and(|(a, _)| a == 0 || a == 2),
+            )),
+            Fast::OpenWrite => Some(Value::Bool(
+                e.open_mode().is_some_and(|(a, _)| a == 1 || a == 2),
+            )),
+            Fast::OpenCreate => Some(Value::Bool(e.open_mode().is_some_and(|(_, c)| c))),
+            Fast::RawRes => e.res().map(Value::Int),
+            Fast::AnyAncestor(_) | Fast::None => return None,
+        })
+    }
+
+    /// Whether [`Fast::read`] gives the single value of the attribute.
+    fn is_single(self) -> bool {
+        !matches!(self, Fast::AnyAncestor(_) | Fast::None)
+    }
+
     fn of(lhs: &Operand) -> Fast {
         let Operand::Field(f) = lhs else {
             return Fast::None;
@@ -734,6 +768,7 @@ fn compile_check(
         m,
         key,
         slot: NO_SLOT,
+        field: NO_FIELD,
     })
 }
 
@@ -1219,6 +1254,7 @@ fn merge_same_operand(nodes: Vec<Node>) -> Vec<Node> {
                             m: Matcher::AnyOf(members.iter().map(|c| c.m.clone()).collect()),
                             key: format!("anyof[{}]", key.join(" | ")).into_boxed_str(),
                             slot: NO_SLOT,
+                            field: NO_FIELD,
                         })));
                     }
                     _ => out.push(n.clone()),
@@ -1389,28 +1425,253 @@ impl Node {
     }
 }
 
+/// Hint the CPU to load the cache line at `p` (no effect on other architectures).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `sse` is part of the x86_64 baseline, and a prefetch is only a hint:
+        // it never faults and reads nothing into the program, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Most attributes a type's plans read into [`Fields`] per event; others are read
+/// by their checks.
+const MAX_FIELDS: usize = 16;
+/// [`Check::field`] of a check that reads its attribute itself.
+const NO_FIELD: u8 = u8::MAX;
+
+/// The values of one event's attributes that a [`Flat`] plan tests, read once at
+/// the start instead of by every check (several checks test `fd.name` or
+/// `proc.name`), so a check indexes an array instead of calling into the event.
+#[derive(Clone, Copy)]
+pub(crate) struct Fields<'e>([Option<Value<'e>>; MAX_FIELDS]);
+
+/// What a [`FlatOp`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OpKind {
+    And,
+    Or,
+    Not,
+    Check,
+    /// A check whose result is shared through the per-event [`Memo`].
+    Memo,
+}
+
+/// One node of a [`Flat`] plan (16 bytes, four to a cache line).
+#[derive(Clone, Copy, Debug)]
+struct FlatOp {
+    kind: OpKind,
+    /// Memo slot of an [`OpKind::Memo`].
+    slot: u16,
+    /// Index in [`Flat::checks`] of a check.
+    check: u32,
+    /// Index just past this node's subtree: where its next sibling starts.
+    end: u32,
+}
+
+/// The plans of all rules of one event type in two contiguous arrays, instead of a
+/// tree of boxes spread over the heap: nodes in pre-order (each knows where its
+/// subtree ends, so `and`/`or` step from child to child and short-circuit by index),
+/// and the checks in the order the nodes meet them. A memoised check is stored once
+/// for all the rules that share it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Flat {
+    ops: Vec<FlatOp>,
+    checks: Vec<Check>,
+    /// The attributes read into [`Fields`] at the start of each event.
+    fields: Vec<Fast>,
+    /// Check index of each memo slot already stored.
+    memo_checks: std::collections::HashMap<u16, u32>,
+}
+
+impl Flat {
+    /// Append the plan `n`; returns the index of its root, for [`Flat::eval`].
+    pub(crate) fn push(&mut self, n: &Node) -> u32 {
+        let start = self.ops.len();
+        let op = |kind, slot, check| FlatOp {
+            kind,
+            slot,
+            check,
+            end: 0,
+        };
+        match n {
+            Node::And(v) | Node::Or(v) => {
+                let kind = if matches!(n, Node::And(_)) {
+                    OpKind::And
+                } else {
+                    OpKind::Or
+                };
+                self.ops.push(op(kind, NO_SLOT, 0));
+                for c in v.iter() {
+                    self.push(c);
+                }
+            }
+            Node::Not(x) => {
+                self.ops.push(op(OpKind::Not, NO_SLOT, 0));
+                self.push(x);
+            }
+            Node::Check(c) => {
+                let ci = self.checks.len() as u32;
+                self.push_check(c);
+                self.ops.push(op(OpKind::Check, NO_SLOT, ci));
+            }
+            Node::Memo(slot, c) => {
+                let ci = match self.memo_checks.get(slot) {
+                    Some(&ci) => ci,
+                    None => {
+                        let ci = self.checks.len() as u32;
+                        self.push_check(c);
+                        self.memo_checks.insert(*slot, ci);
+                        ci
+                    }
+                };
+                self.ops.push(op(OpKind::Memo, *slot, ci));
+            }
+        }
+        let end = self.ops.len() as u32;
+        if let Some(o) = self.ops.get_mut(start) {
+            o.end = end;
+        }
+        start as u32
+    }
+
+    #[cfg(test)]
+    pub(crate) fn dump(&self, i: u32, depth: usize) {
+        let op = self.ops[i as usize];
+        match op.kind {
+            OpKind::Check | OpKind::Memo => eprintln!("{}{:?} {} {:?}", "  ".repeat(depth), op.kind, self.checks[op.check as usize].key, self.checks[op.check as usize].fast),
+            _ => {
+                eprintln!("{}{:?}", "  ".repeat(depth), op.kind);
+                let mut j = i + 1;
+                while j < op.end { self.dump(j, depth + 1); j = self.ops[j as usize].end; }
+            }
+        }
+    }
+    /// Store a check, giving its attribute (if it is a plain one) a place in the
+    /// per-event [`Fields`] while there is room.
+    fn push_check(&mut self, c: &Check) {
+        let mut c = c.clone();
+        c.field = NO_FIELD;
+        if c.fast.is_single() {
+            let i = match self.fields.iter().position(|f| *f == c.fast) {
+                Some(i) => Some(i),
+                None if self.fields.len() < MAX_FIELDS => {
+                    self.fields.push(c.fast);
+                    Some(self.fields.len() - 1)
+                }
+                None => None,
+            };
+            if let Some(i) = i.and_then(|i| u8::try_from(i).ok()) {
+                c.field = i;
+            }
+        }
+        self.checks.push(c);
+    }
+
+    /// Read the attributes the plans of this type test, once for the event.
+    #[inline]
+    pub(crate) fn fields<'e, E: Event + ?Sized>(&self, e: &'e E) -> Fields<'e> {
+        let mut vals = Fields([None; MAX_FIELDS]);
+        for (v, f) in vals.0.iter_mut().zip(&self.fields) {
+            *v = f.read(e).flatten();
+            // the checks will read the text soon: start loading it now, so that the
+            // cache misses of the event's strings overlap instead of queueing
+            if let Some(Value::Str(s)) = v {
+                prefetch(s.as_ptr());
+            }
+        }
+        vals
+    }
+
+    /// Done adding plans: release the build-time index.
+    pub(crate) fn finish(&mut self) {
+        self.memo_checks = Default::default();
+        self.ops.shrink_to_fit();
+        self.checks.shrink_to_fit();
+    }
+
+    /// Evaluate the plan rooted at `i` (as [`Node::eval`] would the tree it came from).
+    pub(crate) fn eval<E: Event + ?Sized>(
+        &self,
+        i: u32,
+        e: &E,
+        vals: &Fields<'_>,
+        memo: &mut Memo,
+    ) -> bool {
+        let Some(op) = self.ops.get(i as usize) else {
+            return false;
+        };
+        match op.kind {
+            OpKind::Check => self.check(op, e, vals),
+            OpKind::Memo => self.memo(op, e, vals, memo),
+            OpKind::Not => !self.eval(i + 1, e, vals, memo),
+            OpKind::And | OpKind::Or => {
+                // an `and` stops at the first false child, an `or` at the first true
+                let stop = op.kind == OpKind::Or;
+                let mut j = i + 1;
+                while j < op.end {
+                    let Some(c) = self.ops.get(j as usize) else {
+                        break;
+                    };
+                    // leaves inline; only nested `and`/`or`/`not` recurse
+                    let r = match c.kind {
+                        OpKind::Check => self.check(c, e, vals),
+                        OpKind::Memo => self.memo(c, e, vals, memo),
+                        _ => self.eval(j, e, vals, memo),
+                    };
+                    if r == stop {
+                        return stop;
+                    }
+                    j = c.end;
+                }
+                !stop
+            }
+        }
+    }
+
+    #[inline]
+    fn check<E: Event + ?Sized>(&self, op: &FlatOp, e: &E, vals: &Fields<'_>) -> bool {
+        self.checks
+            .get(op.check as usize)
+            .is_some_and(|c| c.eval_in(vals, e))
+    }
+
+    #[inline]
+    fn memo<E: Event + ?Sized>(
+        &self,
+        op: &FlatOp,
+        e: &E,
+        vals: &Fields<'_>,
+        memo: &mut Memo,
+    ) -> bool {
+        let (w, bit) = (usize::from(op.slot) / 64, 1u64 << (op.slot % 64));
+        match (memo.done.get_mut(w), memo.val.get_mut(w)) {
+            (Some(d), Some(v)) => {
+                if *d & bit != 0 {
+                    return *v & bit != 0;
+                }
+                let r = self.check(op, e, vals);
+                *d |= bit;
+                if r {
+                    *v |= bit;
+                }
+                r
+            }
+            _ => self.check(op, e, vals),
+        }
+    }
+}
+
 impl Check {
     fn eval<E: Event + ?Sized>(&self, e: &E) -> bool {
         // Fast path: plain attributes read straight from the event (text tested as
         // &str), without the generic extraction and value conversion.
         let direct = match self.fast {
-            Fast::Proc(level, attr) => Some(e.proc(usize::from(level), attr)),
-            Fast::Fd(attr) => Some(e.fd(attr)),
-            Fast::User(attr) => Some(e.user(attr)),
-            Fast::Container(attr) => Some(e.container(attr)),
-            Fast::Typechar => Some(match e.fd(FdAttr::Type) {
-                Some(Value::Str(t)) => Some(Value::Str(fields::typechar(t))),
-                _ => None,
-            }),
-            // same derivations as `fields::extract`
-            Fast::OpenRead => Some(Some(Value::Bool(
-                e.open_mode().is_some_and(|(a, _)| a == 0 || a == 2),
-            ))),
-            Fast::OpenWrite => Some(Some(Value::Bool(
-                e.open_mode().is_some_and(|(a, _)| a == 1 || a == 2),
-            ))),
-            Fast::OpenCreate => Some(Some(Value::Bool(e.open_mode().is_some_and(|(_, c)| c)))),
-            Fast::RawRes => Some(e.res().map(Value::Int)),
             Fast::AnyAncestor(attr) => {
                 // as `fields::any_value`: levels 1.. until the first unknown one
                 for level in 1..=fields::MAX_ANCESTORS {
@@ -1425,18 +1686,33 @@ impl Check {
                 }
                 return false;
             }
-            Fast::None => None,
+            f => f.read(e),
         };
         if let Some(v) = direct {
-            return match (v, &self.m) {
-                // a missing value fails every check, `exists` included
-                (None, _) => false,
-                (Some(_), Matcher::Exists) => true,
-                (Some(Value::Str(s)), m) => m.test_str(s, e),
-                (Some(v), m) => m.test(&Val::from(v), e),
-            };
+            return self.test_value(v, e);
         }
         self.eval_generic(e)
+    }
+
+    /// The check on its field's value (`None`: the field is missing).
+    #[inline]
+    fn test_value<E: Event + ?Sized>(&self, v: Option<Value<'_>>, e: &E) -> bool {
+        match (v, &self.m) {
+            // a missing value fails every check, `exists` included
+            (None, _) => false,
+            (Some(_), Matcher::Exists) => true,
+            (Some(Value::Str(s)), m) => m.test_str(s, e),
+            (Some(v), m) => m.test(&Val::from(v), e),
+        }
+    }
+
+    /// [`Check::eval`] in a [`Flat`] plan, with the field already read into `vals`.
+    #[inline]
+    fn eval_in<E: Event + ?Sized>(&self, vals: &Fields<'_>, e: &E) -> bool {
+        match vals.0.get(usize::from(self.field)) {
+            Some(v) => self.test_value(*v, e),
+            None => self.eval(e),
+        }
     }
 
     /// Evaluation through the generic field extraction ([`fields::any_value`]).

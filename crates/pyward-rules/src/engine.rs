@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::compile::{Folded, Memo, Node};
+use crate::compile::{Fields, Flat, Folded, Memo, Node};
 use crate::event::{Event, EventType};
 use crate::fields;
 use crate::loader::{CompiledRule, RuleInfo, Ruleset};
@@ -58,8 +58,40 @@ pub enum EngineError {
 struct TypedRule {
     /// Index into `Engine::rules`.
     rule: u32,
-    /// Shared between the types of a rule that matches many types (not specialised).
-    node: Arc<Node>,
+    plan: Plan,
+}
+
+/// Where a rule's plan for one event type lives.
+#[derive(Debug, Clone)]
+enum Plan {
+    /// Root index in the type's [`Flat`] plan.
+    Flat(u32),
+    /// Shared between the types of a rule that matches many types (not specialised,
+    /// so not copied into every type's flat plan).
+    Shared(Arc<Node>),
+}
+
+/// The rules one event type meets, in load order, and their flattened plans.
+#[derive(Debug, Clone, Default)]
+struct TypePlans {
+    rules: Vec<TypedRule>,
+    flat: Flat,
+}
+
+impl TypePlans {
+    #[inline]
+    fn eval<E: Event + ?Sized>(
+        &self,
+        tr: &TypedRule,
+        e: &E,
+        vals: &Fields<'_>,
+        memo: &mut Memo,
+    ) -> bool {
+        match &tr.plan {
+            Plan::Flat(i) => self.flat.eval(*i, e, vals, memo),
+            Plan::Shared(n) => n.eval(e, memo),
+        }
+    }
 }
 
 /// Rules that can match more event types than this are not specialised per type
@@ -84,7 +116,7 @@ pub struct Engine {
     rules: Vec<EngineRule>,
     /// For each event type index, the rules that can match it, in load order, each
     /// with its condition specialised for that type (see [`Node::specialize`]).
-    by_type: Vec<Vec<TypedRule>>,
+    by_type: Vec<TypePlans>,
     options: EngineOptions,
 }
 
@@ -138,7 +170,7 @@ impl Engine {
                     None => plan(Some(t)),
                 };
                 if let Some(node) = node {
-                    v.push(TypedRule { rule: idx, node });
+                    v.push((idx, node));
                 }
             }
             let mut output = comp.output.clone();
@@ -165,10 +197,27 @@ impl Engine {
                 tags_sorted,
             });
         }
-        for v in by_type.iter_mut() {
-            // shared plans (Arc::get_mut fails) keep their checks unmemoised
-            Node::assign_slots(v.iter_mut().filter_map(|tr| Arc::get_mut(&mut tr.node)));
-        }
+        let by_type = by_type
+            .into_iter()
+            .map(|mut v: Vec<(u32, Arc<Node>)>| {
+                // shared plans (Arc::get_mut fails) keep their checks unmemoised
+                Node::assign_slots(v.iter_mut().filter_map(|(_, n)| Arc::get_mut(n)));
+                let mut flat = Flat::default();
+                let rules = v
+                    .into_iter()
+                    .map(|(rule, node)| {
+                        let plan = if Arc::strong_count(&node) == 1 {
+                            Plan::Flat(flat.push(&node))
+                        } else {
+                            Plan::Shared(node)
+                        };
+                        TypedRule { rule, plan }
+                    })
+                    .collect();
+                flat.finish();
+                TypePlans { rules, flat }
+            })
+            .collect();
         Ok(Engine {
             rules,
             by_type,
@@ -188,7 +237,7 @@ impl Engine {
 
     /// Number of rules that can fire on this event type.
     pub fn rules_for_type(&self, t: EventType) -> usize {
-        self.by_type.get(t.index()).map_or(0, Vec::len)
+        self.by_type.get(t.index()).map_or(0, |p| p.rules.len())
     }
 
     /// Evaluate one event; matches in load order (at most one with `RuleMatching::First`).
@@ -205,16 +254,17 @@ impl Engine {
         event: &E,
         out: &mut Vec<Match<'s>>,
     ) -> usize {
-        let Some(ids) = self.by_type.get(event.event_type().index()) else {
+        let Some(plans) = self.by_type.get(event.event_type().index()) else {
             return 0;
         };
         let mut n = 0;
         let mut memo = Memo::default();
-        for tr in ids {
+        let vals = plans.flat.fields(event);
+        for tr in &plans.rules {
             let Some(r) = self.rules.get(tr.rule as usize) else {
                 continue;
             };
-            if tr.node.eval(event, &mut memo) {
+            if plans.eval(tr, event, &vals, &mut memo) {
                 out.push(Match { rule: r });
                 n += 1;
                 if self.options.rule_matching == RuleMatching::First {
@@ -227,13 +277,14 @@ impl Engine {
 
     /// Count matching rules without collecting them (for benchmarks and filters).
     pub fn count_matches<E: Event + ?Sized>(&self, event: &E) -> usize {
-        let Some(ids) = self.by_type.get(event.event_type().index()) else {
+        let Some(plans) = self.by_type.get(event.event_type().index()) else {
             return 0;
         };
         let mut n = 0;
         let mut memo = Memo::default();
-        for tr in ids {
-            if tr.node.eval(event, &mut memo) {
+        let vals = plans.flat.fields(event);
+        for tr in &plans.rules {
+            if plans.eval(tr, event, &vals, &mut memo) {
                 n += 1;
                 if self.options.rule_matching == RuleMatching::First {
                     break;
@@ -373,15 +424,17 @@ mod tests {
             let t = e.event_type();
             let plans = engine.by_type.get(t.index()).expect("type");
             let mut memo = Memo::default();
+            let vals = plans.flat.fields(e);
             for (i, r) in engine.rules.iter().enumerate() {
                 if !r.compiled.types.contains(t.index()) {
                     continue;
                 }
                 let want = r.compiled.node.eval_reference(e);
                 let got = plans
+                    .rules
                     .iter()
                     .find(|p| p.rule as usize == i)
-                    .is_some_and(|p| p.node.eval(e, &mut memo));
+                    .is_some_and(|p| plans.eval(p, e, &vals, &mut memo));
                 assert_eq!(
                     got, want,
                     "rule {:?} on a {} event: plan says {got}, condition says {want}",
@@ -457,5 +510,27 @@ mod tests {
         assert_eq!(names(&ev("openat", "foo", "/tmp/x")), ["not connect"]);
         assert_eq!(names(&ev("connect", "foo", "/etc/passwd")), ["any type"]);
         assert_eq!(names(&ev("execve", "foo", "/etc/passwd")), ["any type"]);
+    }
+}
+#[cfg(test)]
+mod dump_tmp {
+    use super::*;
+    use crate::{LoadOptions, RulesetBuilder};
+    #[test]
+    fn dump_plans_tmp() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let mut b = RulesetBuilder::new(LoadOptions::default());
+        b.load_file(format!("{root}/../shared/falco-rules/falco_rules.yaml"));
+        b.load_file(format!("{root}/rules/pyward_rules.yaml"));
+        let rs = b.build();
+        let engine = Engine::new(&rs, EngineOptions::default()).expect("engine");
+        for t in ["openat", "execve"] {
+            let ty = EventType::from_name(t).unwrap();
+            let p = &engine.by_type[ty.index()];
+            for tr in &p.rules {
+                eprintln!("== {t} {}", engine.rules[tr.rule as usize].info.name);
+                if let Plan::Flat(i) = tr.plan { p.flat.dump(i, 1); }
+            }
+        }
     }
 }

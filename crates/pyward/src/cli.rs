@@ -101,6 +101,10 @@ pub struct ScanArgs {
     /// A previous pyward JSON report or CycloneDX SBOM, for the policy's `drift` gate.
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
+    /// Skip the static analysis of package code (the policy's `heuristics` gate then sees
+    /// nothing). It is on by default: it parses only files whose tokens could make a threat.
+    #[arg(long)]
+    pub no_analyze: bool,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

@@ -491,7 +491,7 @@ fn read_entry<R: Read>(
         _ => return Ok(()),
     };
     let mut content = None;
-    if kind == EntryKind::File && size <= ctx.limits.max_file_read && (ctx.keep)(&path, size) {
+    if kind == EntryKind::File && size <= ctx.limits.max_file_read && ctx.keep.wants(&path, size) {
         let mut buf = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         entry.by_ref().take(size).read_to_end(&mut buf)?;
         if buf.len() as u64 != size {
@@ -500,7 +500,9 @@ fn read_entry<R: Read>(
                 format!("{path} is cut short ({} of {size} bytes)", buf.len()),
             ));
         }
-        content = Some(Arc::from(buf));
+        if ctx.keep.retain(&path, &buf) {
+            content = Some(Arc::from(buf));
+        }
     }
     let size = if kind == EntryKind::File { size } else { 0 };
     out.entries.push(LayerEntry {

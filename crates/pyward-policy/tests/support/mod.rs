@@ -5,7 +5,6 @@ use pyward_core::{Action, Finding};
 use pyward_inventory::{inventory, FileEntry, FileTree, KeepExtra, Options};
 use pyward_policy::{Baseline, Bundle, DockerfileInput, Evaluation};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -36,9 +35,7 @@ pub struct Scan<'a> {
 pub fn scan(target: &Path, bundles: &[Bundle], opts: Scan) -> Evaluation {
     let needs = pyward_policy::content_needs(bundles);
     let options = Options {
-        keep_extra: Some(KeepExtra(Arc::new(move |p: &str, s: u64| {
-            needs.wants(p, s)
-        }))),
+        keep_extra: Some(KeepExtra::new(move |p: &str, s: u64| needs.wants(p, s))),
         ..Default::default()
     };
     let inv = inventory(target, &options).expect("inventory");

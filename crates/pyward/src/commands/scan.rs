@@ -6,12 +6,14 @@ use anyhow::Context;
 use pyward_core::{LayerRef, Warning};
 use pyward_inventory::{inventory, KeepExtra, Options};
 use pyward_policy::{Baseline, Bundle, DockerfileInput};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Most bytes of file contents kept in memory for the policy's content checks while streaming an
 /// image; past it, content checks are partial and say so.
 const CONTENT_BUDGET: u64 = 256 * 1024 * 1024;
+/// Most bytes of Python sources kept in memory for the static analysis while streaming an image.
+const ANALYZE_BUDGET: u64 = 128 * 1024 * 1024;
 /// Largest `--dockerfile` read.
 const MAX_DOCKERFILE: u64 = 4 * 1024 * 1024;
 
@@ -70,16 +72,44 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
 
     progress.stage(format!("reading {}", args.target.display()));
     let needs = pyward_policy::content_needs(&bundles);
-    let keep_extra = (!needs.is_empty()).then(|| {
+    let analyze = !args.no_analyze;
+    let analyze_opts = pyward_analyze::Options::default();
+    // Python sources whose content could hold a threat, set aside while streaming an image.
+    let analysis_budget_hit = Arc::new(AtomicBool::new(false));
+    let keep_extra = (!needs.is_empty() || analyze).then(|| {
         let budget = Arc::new(AtomicU64::new(CONTENT_BUDGET));
-        KeepExtra(Arc::new(move |path: &str, size: u64| {
-            needs.wants(path, size)
-                && budget
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                        left.checked_sub(size)
-                    })
-                    .is_ok()
-        }))
+        // Python sources for the static analysis, on their own budget.
+        let py_budget = Arc::new(AtomicU64::new(ANALYZE_BUDGET));
+        let budget_hit = analysis_budget_hit.clone();
+        let take = |b: &AtomicU64, size: u64| {
+            b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(size)
+            })
+            .is_ok()
+        };
+        let (wants_needs, wants_opts) = (needs.clone(), analyze_opts.clone());
+        let retain_opts = analyze_opts.clone();
+        KeepExtra::new(move |path: &str, size: u64| {
+            wants_needs.wants(path, size)
+                || (analyze && pyward_analyze::wants_content(path, size, &wants_opts))
+        })
+        .with_retain(move |path: &str, content: &[u8]| {
+            let size = content.len() as u64;
+            if needs.wants(path, size) && take(&budget, size) {
+                return true;
+            }
+            // Only sources the analyzer's cheap pass cannot clear are worth memory.
+            if analyze
+                && pyward_analyze::wants_content(path, size, &retain_opts)
+                && pyward_analyze::worth_keeping(path, content, &retain_opts)
+            {
+                if take(&py_budget, size) {
+                    return true;
+                }
+                budget_hit.store(true, Ordering::Relaxed);
+            }
+            false
+        })
     });
     let options = Options {
         image_reference: args.image_ref.clone(),
@@ -103,9 +133,28 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
             )
         })
         .collect();
-    let analyzer_findings = checkers.check(&inv.packages, &files);
+    let mut analyzer_findings = checkers.check(&inv.packages, &files);
     let files_scanned = inv.tree.entries().len() as u64;
     drop(files);
+    if analyze {
+        progress.stage(format!("analysing the code of {} packages", inv.packages.len()));
+        let (found, notes) =
+            pyward_analyze::analyze_packages(inv.tree.as_ref(), &inv.packages, &analyze_opts);
+        analyzer_findings.extend(found);
+        for n in pyward_analyze::notes_for_report(&notes, 20) {
+            inv.warnings.push(Warning::new(&n.path, n.message));
+        }
+        if analysis_budget_hit.load(Ordering::Relaxed) {
+            inv.warnings.push(Warning::new(
+                inv.target.name.clone(),
+                format!(
+                    "static analysis covered only the first {} MiB of suspicious-looking Python \
+                     sources in this image; the rest was not analysed",
+                    ANALYZE_BUDGET >> 20
+                ),
+            ));
+        }
+    }
 
     progress.stage("evaluating the policy".to_string());
     let dockerfiles = match actual_dockerfile {

@@ -1,0 +1,387 @@
+//! Loading the eBPF programs, attaching them, and reading their ring buffer on a thread.
+//!
+//! The skeleton borrows its object storage, so the whole BPF lifetime lives on one
+//! dedicated thread: it loads and attaches, reports back what loaded, polls the ring
+//! buffer until asked to stop, and then drops the skeleton, which detaches every probe
+//! (also when the watched command crashed: nothing is pinned, so nothing outlives us).
+
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, RingBufferBuilder};
+
+use crate::raw::{KernelEvent, Syscall};
+use crate::skel::SensorSkelBuilder;
+
+/// Which program type carries the probes (the first one the kernel accepts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramMode {
+    /// BTF-typed tracepoints (`tp_btf/`), preferred: typed, cheapest.
+    TpBtf,
+    /// Raw tracepoints (`raw_tp/`), the fallback.
+    RawTp,
+}
+
+impl std::fmt::Display for ProgramMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ProgramMode::TpBtf => "tp_btf (BTF tracepoints)",
+            ProgramMode::RawTp => "raw_tp (raw tracepoints)",
+        })
+    }
+}
+
+/// What loaded, for the user: printed by `pyward watch` at start.
+#[derive(Clone, Debug)]
+pub struct LoadReport {
+    pub mode: ProgramMode,
+    /// Why the preferred mode was refused, when the fallback is in use.
+    pub fallback_reason: Option<String>,
+    /// Syscalls enabled in the kernel filter.
+    pub syscalls: Vec<Syscall>,
+}
+
+/// How to start the sensor.
+#[derive(Clone, Debug, Default)]
+pub struct SensorOptions {
+    /// Report only processes in the tracked set (seeded with [`Sensor::track`], followed
+    /// across fork in the kernel) instead of the whole host.
+    pub follow: bool,
+    /// Syscalls to enable; `None` = all hooked syscalls.
+    pub syscalls: Option<Vec<Syscall>>,
+    /// Capacity of the queue between the ring-buffer thread and the consumer (events).
+    pub queue: Option<usize>,
+    /// Force a program mode (tests); `None` = try tp_btf, then raw_tp.
+    pub mode: Option<ProgramMode>,
+}
+
+/// Loss and volume counters; "never silent loss".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SensorStats {
+    /// Records written to the ring buffer by the kernel programs.
+    pub kernel_events: u64,
+    /// Records lost because the ring buffer was full.
+    pub ring_drops: u64,
+    /// Processes not tracked because the tracked-pid map was full.
+    pub tracked_full: u64,
+    /// Records the reader could not parse.
+    pub parse_errors: u64,
+    /// Parsed events dropped because the consumer queue was full.
+    pub queue_drops: u64,
+    /// Events delivered to the consumer.
+    pub delivered: u64,
+}
+
+/// Why the sensor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    #[error(
+        "cannot load the eBPF sensor ({0}); it needs root (CAP_BPF, CAP_PERFMON) and a kernel \
+         with BTF (/sys/kernel/btf/vmlinux) and BPF ring buffers (5.8+)"
+    )]
+    Load(String),
+    #[error("eBPF sensor: {0}")]
+    Map(String),
+    #[error("the sensor thread stopped unexpectedly")]
+    Thread,
+}
+
+#[derive(Default)]
+struct Counters {
+    parse_errors: AtomicU64,
+    queue_drops: AtomicU64,
+    delivered: AtomicU64,
+}
+
+/// A running sensor. Dropping it stops the reader thread and detaches the probes.
+pub struct Sensor {
+    rx: Receiver<KernelEvent>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    report: LoadReport,
+    tracked: MapHandle,
+    stats: MapHandle,
+    counters: Arc<Counters>,
+    clock_offset_ns: i128,
+}
+
+struct Handles {
+    report: LoadReport,
+    tracked: MapHandle,
+    stats: MapHandle,
+}
+
+impl Sensor {
+    /// Load, configure and attach the probes; events flow from this call on.
+    pub fn start(opts: SensorOptions) -> Result<Sensor, SensorError> {
+        let (tx, rx) = mpsc::sync_channel(opts.queue.unwrap_or(1 << 16));
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<Handles, SensorError>>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let thread = {
+            let stop = stop.clone();
+            let counters = counters.clone();
+            std::thread::Builder::new()
+                .name("pyward-sensor".into())
+                .spawn(move || run_thread(opts, tx, ready_tx, stop, counters))
+                .map_err(|e| SensorError::Load(format!("cannot start the reader thread: {e}")))?
+        };
+        let handles = match ready_rx.recv() {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(SensorError::Thread);
+            }
+        };
+        Ok(Sensor {
+            rx,
+            stop,
+            thread: Some(thread),
+            report: handles.report,
+            tracked: handles.tracked,
+            stats: handles.stats,
+            counters,
+            clock_offset_ns: clock_offset_ns(),
+        })
+    }
+
+    /// What loaded.
+    pub fn report(&self) -> &LoadReport {
+        &self.report
+    }
+
+    /// Follow this process and, from now on, its descendants (follow mode).
+    pub fn track(&self, pid: u32) -> Result<(), SensorError> {
+        self.tracked
+            .update(&pid.to_ne_bytes(), &[1u8], MapFlags::ANY)
+            .map_err(|e| SensorError::Map(format!("cannot track pid {pid}: {e}")))
+    }
+
+    /// The next event, waiting at most `timeout`; `Err(Disconnected)` once the sensor stopped.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<KernelEvent, RecvTimeoutError> {
+        self.rx.recv_timeout(timeout)
+    }
+
+    /// Wall-clock time (ns since the epoch) of a kernel CLOCK_MONOTONIC timestamp.
+    pub fn wall_time_ns(&self, mono_ns: u64) -> u64 {
+        u64::try_from(i128::from(mono_ns) + self.clock_offset_ns).unwrap_or(0)
+    }
+
+    /// Current counters (kernel ones summed over CPUs).
+    pub fn stats(&self) -> SensorStats {
+        let sum = |idx: u32| -> u64 {
+            match self.stats.lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY) {
+                Ok(Some(vals)) => vals
+                    .iter()
+                    .map(|v| {
+                        v.get(..8)
+                            .and_then(|s| s.try_into().ok())
+                            .map(u64::from_ne_bytes)
+                            .unwrap_or(0)
+                    })
+                    .sum(),
+                _ => 0,
+            }
+        };
+        SensorStats {
+            kernel_events: sum(0),
+            ring_drops: sum(1),
+            tracked_full: sum(2),
+            parse_errors: self.counters.parse_errors.load(Ordering::Relaxed),
+            queue_drops: self.counters.queue_drops.load(Ordering::Relaxed),
+            delivered: self.counters.delivered.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stop reading and detach the probes; returns the final counters.
+    pub fn stop(mut self) -> SensorStats {
+        let s = self.stats();
+        self.shutdown();
+        s
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// realtime − monotonic, to turn bpf_ktime_get_ns() into wall time.
+fn clock_offset_ns() -> i128 {
+    fn now(clock: libc::clockid_t) -> i128 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime only writes the timespec we pass.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+    }
+    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
+}
+
+fn err(what: &str, e: libbpf_rs::Error) -> SensorError {
+    SensorError::Load(format!("{what}: {e}"))
+}
+
+fn run_thread(
+    opts: SensorOptions,
+    tx: SyncSender<KernelEvent>,
+    ready: mpsc::Sender<Result<Handles, SensorError>>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) {
+    let modes: Vec<ProgramMode> = match opts.mode {
+        Some(m) => vec![m],
+        None => vec![ProgramMode::TpBtf, ProgramMode::RawTp],
+    };
+    let mut last_err = None;
+    let mut first_failure = None;
+    for mode in modes {
+        let mut storage = MaybeUninit::uninit();
+        let skel = match load(&mut storage, mode, &opts) {
+            Ok(s) => s,
+            Err(e) => {
+                if first_failure.is_none() {
+                    first_failure = Some(e.to_string());
+                }
+                last_err = Some(e);
+                continue;
+            }
+        };
+        let syscalls = opts.syscalls.clone().unwrap_or_else(|| Syscall::ALL.to_vec());
+        let handles = (|| {
+            let tracked = MapHandle::try_from(&skel.maps.tracked)
+                .map_err(|e| SensorError::Map(format!("tracked map: {e}")))?;
+            let stats = MapHandle::try_from(&skel.maps.stats)
+                .map_err(|e| SensorError::Map(format!("stats map: {e}")))?;
+            Ok(Handles {
+                report: LoadReport {
+                    mode,
+                    fallback_reason: if mode == ProgramMode::TpBtf {
+                        None
+                    } else {
+                        first_failure.clone()
+                    },
+                    syscalls,
+                },
+                tracked,
+                stats,
+            })
+        })();
+        let handles = match handles {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let mut builder = RingBufferBuilder::new();
+        let cb_counters = counters.clone();
+        let cb_tx = tx.clone();
+        if let Err(e) = builder.add(&skel.maps.events, move |data: &[u8]| {
+            match KernelEvent::parse(data) {
+                Ok(ev) => match cb_tx.try_send(ev) {
+                    Ok(()) => {
+                        cb_counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Full(_)) => {
+                        cb_counters.queue_drops.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(TrySendError::Disconnected(_)) => return 1,
+                },
+                Err(_) => {
+                    cb_counters.parse_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            0
+        }) {
+            let _ = ready.send(Err(err("ring buffer", e)));
+            return;
+        }
+        let ring = match builder.build() {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = ready.send(Err(err("ring buffer", e)));
+                return;
+            }
+        };
+        if ready.send(Ok(handles)).is_err() {
+            return;
+        }
+        while !stop.load(Ordering::SeqCst) {
+            if ring.poll(Duration::from_millis(50)).is_err() {
+                // EINTR and friends: go on unless asked to stop.
+                continue;
+            }
+        }
+        // Drain what is already in the buffer, then drop the skeleton: probes detach.
+        let _ = ring.consume();
+        drop(ring);
+        drop(skel);
+        return;
+    }
+    let e = last_err.unwrap_or(SensorError::Load("no program mode to try".into()));
+    let _ = ready.send(Err(e));
+}
+
+fn load<'a>(
+    storage: &'a mut MaybeUninit<libbpf_rs::OpenObject>,
+    mode: ProgramMode,
+    opts: &SensorOptions,
+) -> Result<crate::skel::SensorSkel<'a>, SensorError> {
+    let mut open = SensorSkelBuilder::default()
+        .open(storage)
+        .map_err(|e| err("open", e))?;
+    let btf = mode == ProgramMode::TpBtf;
+    for p in [
+        &mut open.progs.btf_sys_exit,
+        &mut open.progs.btf_exec,
+        &mut open.progs.btf_fork,
+        &mut open.progs.btf_exit,
+    ] {
+        p.set_autoload(btf);
+    }
+    for p in [
+        &mut open.progs.raw_sys_exit,
+        &mut open.progs.raw_exec,
+        &mut open.progs.raw_fork,
+        &mut open.progs.raw_exit,
+    ] {
+        p.set_autoload(!btf);
+    }
+    let mut skel = open
+        .load()
+        .map_err(|e| err(&format!("load ({mode})"), e))?;
+    // Configure before attaching, so the first event is already filtered.
+    let mut cfg = [0u8; 8];
+    cfg[..4].copy_from_slice(&std::process::id().to_ne_bytes());
+    cfg[4..].copy_from_slice(&u32::from(opts.follow).to_ne_bytes());
+    skel.maps
+        .sensor_config
+        .update(&0u32.to_ne_bytes(), &cfg, MapFlags::ANY)
+        .map_err(|e| SensorError::Map(format!("config map: {e}")))?;
+    let syscalls = opts.syscalls.clone().unwrap_or_else(|| Syscall::ALL.to_vec());
+    for s in syscalls {
+        skel.maps
+            .interesting
+            .update(&s.nr().to_ne_bytes(), &[1u8], MapFlags::ANY)
+            .map_err(|e| SensorError::Map(format!("syscall filter map: {e}")))?;
+    }
+    skel.attach().map_err(|e| err(&format!("attach ({mode})"), e))?;
+    Ok(skel)
+}
