@@ -106,18 +106,27 @@ fn main() {
         .next()
         .unwrap_or(3.0);
 
+    // PYWARD_BENCH_PASSES=N: no load timing, exactly N passes over the mix per mode
+    // (a fixed amount of work, to count instructions and cache misses under
+    // `valgrind --tool=cachegrind`, which a shared machine does not disturb)
+    let passes: Option<u64> = std::env::var("PYWARD_BENCH_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+
     // (a) load + compile
     let _ = load_all(); // warm the file cache
     let mut times = Vec::new();
-    for _ in 0..15 {
+    for _ in 0..(if passes.is_some() { 0 } else { 15 }) {
         let t0 = Instant::now();
         let rs = load_all();
         times.push(t0.elapsed());
         assert!(!rs.has_errors());
     }
     times.sort();
-    let med = times[times.len() / 2];
-    println!("load+compile 3 upstream files (93 rules, 352 macros, 163 lists): median {:.1} ms, min {:.1} ms over {} runs", ms(med), ms(times[0]), times.len());
+    if let (Some(med), Some(min)) = (times.get(times.len() / 2), times.first()) {
+        let (med, min) = (*med, *min);
+        println!("load+compile 3 upstream files (93 rules, 352 macros, 163 lists): median {:.1} ms, min {:.1} ms over {} runs", ms(med), ms(min), times.len());
+    }
 
     // (b) evaluation throughput
     let mut b = RulesetBuilder::new(LoadOptions::default());
@@ -152,7 +161,7 @@ fn main() {
         let t0 = Instant::now();
         let mut n = 0u64;
         let mut sink = 0usize;
-        while t0.elapsed() < deadline {
+        while passes.map_or(t0.elapsed() < deadline, |p| n < p * evs.len() as u64) {
             for e in &evs {
                 sink += engine.count_matches(std::hint::black_box(e));
             }

@@ -239,9 +239,6 @@ pub(crate) struct Check {
     slot: u16,
     /// How to read `lhs` straight from the event, when it is a plain attribute.
     fast: Fast,
-    /// In a [`Flat`] plan: index of `fast`'s value in the per-event [`Fields`], or
-    /// [`NO_FIELD`].
-    field: u8,
     m: Matcher,
     lhs: Operand,
     /// The check as written, without source positions: equal keys mean equal checks
@@ -294,11 +291,6 @@ impl Fast {
             Fast::RawRes => e.res().map(Value::Int),
             Fast::AnyAncestor(_) | Fast::None => return None,
         })
-    }
-
-    /// Whether [`Fast::read`] gives the single value of the attribute.
-    fn is_single(self) -> bool {
-        !matches!(self, Fast::AnyAncestor(_) | Fast::None)
     }
 
     fn of(lhs: &Operand) -> Fast {
@@ -404,6 +396,8 @@ struct StrSet {
     /// Bitmaps (256 bits) of the members' first and last bytes.
     first: [u64; 4],
     last: [u64; 4],
+    /// Length of the longest member.
+    max_len: usize,
     items: StrItems,
 }
 
@@ -435,6 +429,7 @@ impl StrSet {
                 }
             }
         }
+        let max_len = items.iter().map(String::len).max().unwrap_or(0);
         let items = if items.len() <= 6 {
             StrItems::Small(items.iter().map(|s| s.as_str().into()).collect())
         } else {
@@ -444,6 +439,7 @@ impl StrSet {
             lens,
             first,
             last,
+            max_len,
             items,
         }
     }
@@ -768,7 +764,6 @@ fn compile_check(
         m,
         key,
         slot: NO_SLOT,
-        field: NO_FIELD,
     })
 }
 
@@ -1254,7 +1249,6 @@ fn merge_same_operand(nodes: Vec<Node>) -> Vec<Node> {
                             m: Matcher::AnyOf(members.iter().map(|c| c.m.clone()).collect()),
                             key: format!("anyof[{}]", key.join(" | ")).into_boxed_str(),
                             slot: NO_SLOT,
-                            field: NO_FIELD,
                         })));
                     }
                     _ => out.push(n.clone()),
@@ -1425,47 +1419,24 @@ impl Node {
     }
 }
 
-/// Hint the CPU to load the cache line at `p` (no effect on other architectures).
-#[inline(always)]
-fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: `sse` is part of the x86_64 baseline, and a prefetch is only a hint:
-        // it never faults and reads nothing into the program, whatever the address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
-/// Most attributes a type's plans read into [`Fields`] per event; others are read
-/// by their checks.
-const MAX_FIELDS: usize = 16;
-/// [`Check::field`] of a check that reads its attribute itself.
-const NO_FIELD: u8 = u8::MAX;
-
-/// The values of one event's attributes that a [`Flat`] plan tests, read once at
-/// the start instead of by every check (several checks test `fd.name` or
-/// `proc.name`), so a check indexes an array instead of calling into the event.
-#[derive(Clone, Copy)]
-pub(crate) struct Fields<'e>([Option<Value<'e>>; MAX_FIELDS]);
-
 /// What a [`FlatOp`] does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// leaves first: `kind <= Memo` tests for a leaf
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum OpKind {
-    And,
-    Or,
-    Not,
     Check,
     /// A check whose result is shared through the per-event [`Memo`].
     Memo,
+    And,
+    Or,
 }
 
-/// One node of a [`Flat`] plan (16 bytes, four to a cache line).
+/// One node of a [`Flat`] plan (12 bytes, five to a cache line).
 #[derive(Clone, Copy, Debug)]
 struct FlatOp {
     kind: OpKind,
+    /// The node is negated (a `not` folded into the node it applies to, so that
+    /// `not <check>`, the usual form of an exception, costs no extra step).
+    neg: bool,
     /// Memo slot of an [`OpKind::Memo`].
     slot: u16,
     /// Index in [`Flat::checks`] of a check.
@@ -1473,6 +1444,8 @@ struct FlatOp {
     /// Index just past this node's subtree: where its next sibling starts.
     end: u32,
 }
+
+const _: () = assert!(std::mem::size_of::<FlatOp>() == 12);
 
 /// The plans of all rules of one event type in two contiguous arrays, instead of a
 /// tree of boxes spread over the heap: nodes in pre-order (each knows where its
@@ -1483,8 +1456,6 @@ struct FlatOp {
 pub(crate) struct Flat {
     ops: Vec<FlatOp>,
     checks: Vec<Check>,
-    /// The attributes read into [`Fields`] at the start of each event.
-    fields: Vec<Fast>,
     /// Check index of each memo slot already stored.
     memo_checks: std::collections::HashMap<u16, u32>,
 }
@@ -1492,8 +1463,14 @@ pub(crate) struct Flat {
 impl Flat {
     /// Append the plan `n`; returns the index of its root, for [`Flat::eval`].
     pub(crate) fn push(&mut self, n: &Node) -> u32 {
+        self.push_node(n, false)
+    }
+
+    /// Append `n`, negated if `neg`; returns the index of its root.
+    fn push_node(&mut self, n: &Node, neg: bool) -> u32 {
         let start = self.ops.len();
         let op = |kind, slot, check| FlatOp {
+            neg,
             kind,
             slot,
             check,
@@ -1508,16 +1485,14 @@ impl Flat {
                 };
                 self.ops.push(op(kind, NO_SLOT, 0));
                 for c in v.iter() {
-                    self.push(c);
+                    self.push_node(c, false);
                 }
             }
-            Node::Not(x) => {
-                self.ops.push(op(OpKind::Not, NO_SLOT, 0));
-                self.push(x);
-            }
+            // no node of its own: the flag goes on the operand
+            Node::Not(x) => return self.push_node(x, !neg),
             Node::Check(c) => {
                 let ci = self.checks.len() as u32;
-                self.push_check(c);
+                self.checks.push((**c).clone());
                 self.ops.push(op(OpKind::Check, NO_SLOT, ci));
             }
             Node::Memo(slot, c) => {
@@ -1525,7 +1500,7 @@ impl Flat {
                     Some(&ci) => ci,
                     None => {
                         let ci = self.checks.len() as u32;
-                        self.push_check(c);
+                        self.checks.push((**c).clone());
                         self.memo_checks.insert(*slot, ci);
                         ci
                     }
@@ -1540,54 +1515,6 @@ impl Flat {
         start as u32
     }
 
-    #[cfg(test)]
-    pub(crate) fn dump(&self, i: u32, depth: usize) {
-        let op = self.ops[i as usize];
-        match op.kind {
-            OpKind::Check | OpKind::Memo => eprintln!("{}{:?} {} {:?}", "  ".repeat(depth), op.kind, self.checks[op.check as usize].key, self.checks[op.check as usize].fast),
-            _ => {
-                eprintln!("{}{:?}", "  ".repeat(depth), op.kind);
-                let mut j = i + 1;
-                while j < op.end { self.dump(j, depth + 1); j = self.ops[j as usize].end; }
-            }
-        }
-    }
-    /// Store a check, giving its attribute (if it is a plain one) a place in the
-    /// per-event [`Fields`] while there is room.
-    fn push_check(&mut self, c: &Check) {
-        let mut c = c.clone();
-        c.field = NO_FIELD;
-        if c.fast.is_single() {
-            let i = match self.fields.iter().position(|f| *f == c.fast) {
-                Some(i) => Some(i),
-                None if self.fields.len() < MAX_FIELDS => {
-                    self.fields.push(c.fast);
-                    Some(self.fields.len() - 1)
-                }
-                None => None,
-            };
-            if let Some(i) = i.and_then(|i| u8::try_from(i).ok()) {
-                c.field = i;
-            }
-        }
-        self.checks.push(c);
-    }
-
-    /// Read the attributes the plans of this type test, once for the event.
-    #[inline]
-    pub(crate) fn fields<'e, E: Event + ?Sized>(&self, e: &'e E) -> Fields<'e> {
-        let mut vals = Fields([None; MAX_FIELDS]);
-        for (v, f) in vals.0.iter_mut().zip(&self.fields) {
-            *v = f.read(e).flatten();
-            // the checks will read the text soon: start loading it now, so that the
-            // cache misses of the event's strings overlap instead of queueing
-            if let Some(Value::Str(s)) = v {
-                prefetch(s.as_ptr());
-            }
-        }
-        vals
-    }
-
     /// Done adding plans: release the build-time index.
     pub(crate) fn finish(&mut self) {
         self.memo_checks = Default::default();
@@ -1596,20 +1523,12 @@ impl Flat {
     }
 
     /// Evaluate the plan rooted at `i` (as [`Node::eval`] would the tree it came from).
-    pub(crate) fn eval<E: Event + ?Sized>(
-        &self,
-        i: u32,
-        e: &E,
-        vals: &Fields<'_>,
-        memo: &mut Memo,
-    ) -> bool {
+    pub(crate) fn eval<E: Event + ?Sized>(&self, i: u32, e: &E, memo: &mut Memo) -> bool {
         let Some(op) = self.ops.get(i as usize) else {
             return false;
         };
         match op.kind {
-            OpKind::Check => self.check(op, e, vals),
-            OpKind::Memo => self.memo(op, e, vals, memo),
-            OpKind::Not => !self.eval(i + 1, e, vals, memo),
+            OpKind::Check | OpKind::Memo => self.leaf(op, e, memo) != op.neg,
             OpKind::And | OpKind::Or => {
                 // an `and` stops at the first false child, an `or` at the first true
                 let stop = op.kind == OpKind::Or;
@@ -1618,52 +1537,50 @@ impl Flat {
                     let Some(c) = self.ops.get(j as usize) else {
                         break;
                     };
-                    // leaves inline; only nested `and`/`or`/`not` recurse
-                    let r = match c.kind {
-                        OpKind::Check => self.check(c, e, vals),
-                        OpKind::Memo => self.memo(c, e, vals, memo),
-                        _ => self.eval(j, e, vals, memo),
+                    // leaves inline (one well-predicted test); only nested
+                    // `and`/`or` recurse
+                    let r = if c.kind <= OpKind::Memo {
+                        self.leaf(c, e, memo) != c.neg
+                    } else {
+                        self.eval(j, e, memo)
                     };
                     if r == stop {
-                        return stop;
+                        return stop != op.neg;
                     }
                     j = c.end;
                 }
-                !stop
+                stop == op.neg
             }
         }
     }
 
+    /// A check, through the memo when it has a slot.
     #[inline]
-    fn check<E: Event + ?Sized>(&self, op: &FlatOp, e: &E, vals: &Fields<'_>) -> bool {
-        self.checks
-            .get(op.check as usize)
-            .is_some_and(|c| c.eval_in(vals, e))
-    }
-
-    #[inline]
-    fn memo<E: Event + ?Sized>(
-        &self,
-        op: &FlatOp,
-        e: &E,
-        vals: &Fields<'_>,
-        memo: &mut Memo,
-    ) -> bool {
+    fn leaf<E: Event + ?Sized>(&self, op: &FlatOp, e: &E, memo: &mut Memo) -> bool {
         let (w, bit) = (usize::from(op.slot) / 64, 1u64 << (op.slot % 64));
         match (memo.done.get_mut(w), memo.val.get_mut(w)) {
             (Some(d), Some(v)) => {
                 if *d & bit != 0 {
                     return *v & bit != 0;
                 }
-                let r = self.check(op, e, vals);
+                let r = self.check(op, e);
                 *d |= bit;
                 if r {
                     *v |= bit;
                 }
                 r
             }
-            _ => self.check(op, e, vals),
+            // NO_SLOT: not memoised
+            _ => self.check(op, e),
         }
+    }
+
+    #[inline]
+    fn check<E: Event + ?Sized>(&self, op: &FlatOp, e: &E) -> bool {
+        let Some(c) = self.checks.get(op.check as usize) else {
+            return false;
+        };
+        c.eval(e)
     }
 }
 
@@ -1703,15 +1620,6 @@ impl Check {
             (Some(_), Matcher::Exists) => true,
             (Some(Value::Str(s)), m) => m.test_str(s, e),
             (Some(v), m) => m.test(&Val::from(v), e),
-        }
-    }
-
-    /// [`Check::eval`] in a [`Flat`] plan, with the field already read into `vals`.
-    #[inline]
-    fn eval_in<E: Event + ?Sized>(&self, vals: &Fields<'_>, e: &E) -> bool {
-        match vals.0.get(usize::from(self.field)) {
-            Some(v) => self.test_value(*v, e),
-            None => self.eval(e),
         }
     }
 
@@ -1992,7 +1900,17 @@ impl Matcher {
                     SOp::IContains => icontains(s, needle),
                     SOp::StartsWith => s.starts_with(&**needle),
                     SOp::EndsWith => s.ends_with(&**needle),
-                    SOp::Glob => glob_match(needle.as_bytes(), s.as_bytes(), false),
+                    SOp::Glob => {
+                        // the pattern's literal start must match before any wildcard
+                        // can: most paths fail here without running the matcher
+                        let n = needle.as_bytes();
+                        let lit = n
+                            .iter()
+                            .position(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
+                            .unwrap_or(n.len());
+                        n.get(..lit).is_some_and(|l| s.as_bytes().starts_with(l))
+                            && glob_match(n, s.as_bytes(), false)
+                    }
                     SOp::IGlob => glob_match(needle.as_bytes(), s.as_bytes(), true),
                 }
             }
@@ -2000,20 +1918,23 @@ impl Matcher {
             Matcher::InSet { set, negate } => set.contains(&v.to_text()) != *negate,
             Matcher::PMatch(set) => {
                 let t = v.to_text();
-                let mut p: &str = t.trim_end_matches('/');
+                let p: &str = t.trim_end_matches('/');
                 if p.is_empty() && t.starts_with('/') {
                     return set.contains("/");
                 }
-                loop {
-                    if set.contains(p) {
+                if set.contains(p) {
+                    return true;
+                }
+                // the prefixes of `p` that end before one of its '/' (its parent
+                // directories), scanned forwards only as far as the longest member
+                let limit = p.len().min(set.max_len.saturating_add(1));
+                let head = p.get(..limit).unwrap_or(p);
+                for (i, _) in head.match_indices('/') {
+                    if i > 0 && p.get(..i).is_some_and(|d| set.contains(d)) {
                         return true;
                     }
-                    match p.rfind('/') {
-                        Some(0) => return p.len() > 1 && set.contains("/"),
-                        Some(i) => p = &p[..i],
-                        None => return false,
-                    }
                 }
+                p.starts_with('/') && p.len() > 1 && set.contains("/")
             }
             Matcher::Affix(a) => {
                 let Affix {
@@ -2150,5 +2071,136 @@ fn num_of(v: &Val<'_>) -> Option<i128> {
         Val::Int(i) => Some(i128::from(*i)),
         Val::Uint(u) => Some(i128::from(*u)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pmatch` as first written: the path, then each parent walking back from the
+    /// end, then `/` (the forward scan bounded by the longest member must agree).
+    fn pmatch_reference(set: &[&str], t: &str) -> bool {
+        let has = |x: &str| set.contains(&x);
+        let mut p = t.trim_end_matches('/');
+        if p.is_empty() && t.starts_with('/') {
+            return has("/");
+        }
+        loop {
+            if has(p) {
+                return true;
+            }
+            match p.rfind('/') {
+                Some(0) => return p.len() > 1 && has("/"),
+                Some(i) => p = &p[..i],
+                None => return false,
+            }
+        }
+    }
+
+    /// The literal-prefix shortcut of `glob` never changes the matcher's answer.
+    #[test]
+    fn glob_prefix_filter_agrees_with_matcher() {
+        let pats = [
+            "/home/*/.ssh/*",
+            "/proc*",
+            "*.sh",
+            "/etc/[a-c]x",
+            "/a\\*b",
+            "/tmp/?x",
+            "/exact",
+            "",
+            "*",
+        ];
+        let paths = [
+            "",
+            "/",
+            "/home/u/.ssh/id",
+            "/home/",
+            "/homer/u/.ssh/x",
+            "/proc/1",
+            "/pro",
+            "a.sh",
+            "/etc/bx",
+            "/etc/dx",
+            "/a*b",
+            "/a\\xb",
+            "/tmp/ax",
+            "/tmp/x",
+            "/exact",
+            "/exactly",
+        ];
+        let ev = crate::ReplayEvent::default();
+        for pat in pats {
+            let m = Matcher::Str {
+                op: SOp::Glob,
+                needle: pat.into(),
+            };
+            for p in paths {
+                let want = glob_match(pat.as_bytes(), p.as_bytes(), false);
+                assert_eq!(
+                    m.test(&Val::Str(Cow::Borrowed(p)), &ev),
+                    want,
+                    "{p:?} ~ {pat:?}"
+                );
+                assert_eq!(m.test_str(p, &ev), want, "{p:?} ~ {pat:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn pmatch_agrees_with_reference() {
+        let sets: &[&[&str]] = &[
+            &["/tmp"],
+            &["/", "/etc"],
+            &["/root/.ssh", "/etc/ssh", "/home/user/a/b/c/d/e/f/g"],
+            &["tmp", "a/b"],
+            &["/a/"],
+            &[],
+        ];
+        let paths = [
+            "",
+            "/",
+            "//",
+            "///x",
+            "/tmp",
+            "/tmp/",
+            "/tmp/x",
+            "/tmpx",
+            "/tm",
+            "/etc/passwd",
+            "/etc",
+            "etc",
+            "tmp/x",
+            "a/b/c",
+            "a//b",
+            "/a//b",
+            "/a/",
+            "/a/b",
+            "/root/.ssh/id_rsa",
+            "/root/.sshx",
+            "/etc/ssh/sshd_config",
+            "/home/user/a/b/c/d/e/f/g/h/i",
+            "/home/user/a/b/c/d/e/f",
+            "/usr/lib/python3/x.py",
+            "/é/ü/tmp",
+            "\u{1F600}/tmp",
+        ];
+        for set in sets {
+            // as the compiler stores them: trailing '/' removed, "/" kept
+            let owned: Vec<String> = set
+                .iter()
+                .map(|s| match s.trim_end_matches('/') {
+                    "" => "/".to_owned(),
+                    t => t.to_owned(),
+                })
+                .collect();
+            let trimmed: Vec<&str> = owned.iter().map(String::as_str).collect();
+            let m = Matcher::PMatch(Box::new(StrSet::new(&owned)));
+            for p in paths {
+                let got = m.test(&Val::Str(Cow::Borrowed(p)), &crate::ReplayEvent::default());
+                assert_eq!(got, pmatch_reference(&trimmed, p), "{p:?} in {set:?}");
+            }
+        }
     }
 }

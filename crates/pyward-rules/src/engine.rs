@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::compile::{Fields, Flat, Folded, Memo, Node};
+use crate::compile::{Flat, Folded, Memo, Node};
 use crate::event::{Event, EventType};
 use crate::fields;
 use crate::loader::{CompiledRule, RuleInfo, Ruleset};
@@ -80,15 +80,9 @@ struct TypePlans {
 
 impl TypePlans {
     #[inline]
-    fn eval<E: Event + ?Sized>(
-        &self,
-        tr: &TypedRule,
-        e: &E,
-        vals: &Fields<'_>,
-        memo: &mut Memo,
-    ) -> bool {
+    fn eval<E: Event + ?Sized>(&self, tr: &TypedRule, e: &E, memo: &mut Memo) -> bool {
         match &tr.plan {
-            Plan::Flat(i) => self.flat.eval(*i, e, vals, memo),
+            Plan::Flat(i) => self.flat.eval(*i, e, memo),
             Plan::Shared(n) => n.eval(e, memo),
         }
     }
@@ -115,7 +109,8 @@ pub(crate) struct EngineRule {
 pub struct Engine {
     rules: Vec<EngineRule>,
     /// For each event type index, the rules that can match it, in load order, each
-    /// with its condition specialised for that type (see [`Node::specialize`]).
+    /// with its condition specialised for that type (see [`Node::specialize`]), all
+    /// written into one flat plan per type.
     by_type: Vec<TypePlans>,
     options: EngineOptions,
 }
@@ -259,12 +254,11 @@ impl Engine {
         };
         let mut n = 0;
         let mut memo = Memo::default();
-        let vals = plans.flat.fields(event);
         for tr in &plans.rules {
             let Some(r) = self.rules.get(tr.rule as usize) else {
                 continue;
             };
-            if plans.eval(tr, event, &vals, &mut memo) {
+            if plans.eval(tr, event, &mut memo) {
                 out.push(Match { rule: r });
                 n += 1;
                 if self.options.rule_matching == RuleMatching::First {
@@ -282,9 +276,8 @@ impl Engine {
         };
         let mut n = 0;
         let mut memo = Memo::default();
-        let vals = plans.flat.fields(event);
         for tr in &plans.rules {
-            if plans.eval(tr, event, &vals, &mut memo) {
+            if plans.eval(tr, event, &mut memo) {
                 n += 1;
                 if self.options.rule_matching == RuleMatching::First {
                     break;
@@ -391,8 +384,8 @@ mod tests {
     use super::*;
     use crate::{LoadOptions, ReplayEvent, RulesetBuilder};
 
-    /// The optimised plans (type-specialised, reordered, merged, memoised, read through
-    /// the fast paths) give the same result as the rules' compiled conditions evaluated
+    /// The optimised plans (type-specialised, reordered, merged, memoised, flattened
+    /// with `not` folded, read through the fast paths) give the same result as the rules' compiled conditions evaluated
     /// plainly, rule by rule, on every event of the conformance corpus.
     #[test]
     fn optimised_plans_agree_with_compiled_conditions() {
@@ -424,7 +417,6 @@ mod tests {
             let t = e.event_type();
             let plans = engine.by_type.get(t.index()).expect("type");
             let mut memo = Memo::default();
-            let vals = plans.flat.fields(e);
             for (i, r) in engine.rules.iter().enumerate() {
                 if !r.compiled.types.contains(t.index()) {
                     continue;
@@ -434,7 +426,7 @@ mod tests {
                     .rules
                     .iter()
                     .find(|p| p.rule as usize == i)
-                    .is_some_and(|p| plans.eval(p, e, &vals, &mut memo));
+                    .is_some_and(|p| plans.eval(p, e, &mut memo));
                 assert_eq!(
                     got, want,
                     "rule {:?} on a {} event: plan says {got}, condition says {want}",
@@ -510,27 +502,5 @@ mod tests {
         assert_eq!(names(&ev("openat", "foo", "/tmp/x")), ["not connect"]);
         assert_eq!(names(&ev("connect", "foo", "/etc/passwd")), ["any type"]);
         assert_eq!(names(&ev("execve", "foo", "/etc/passwd")), ["any type"]);
-    }
-}
-#[cfg(test)]
-mod dump_tmp {
-    use super::*;
-    use crate::{LoadOptions, RulesetBuilder};
-    #[test]
-    fn dump_plans_tmp() {
-        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-        let mut b = RulesetBuilder::new(LoadOptions::default());
-        b.load_file(format!("{root}/../shared/falco-rules/falco_rules.yaml"));
-        b.load_file(format!("{root}/rules/pyward_rules.yaml"));
-        let rs = b.build();
-        let engine = Engine::new(&rs, EngineOptions::default()).expect("engine");
-        for t in ["openat", "execve"] {
-            let ty = EventType::from_name(t).unwrap();
-            let p = &engine.by_type[ty.index()];
-            for tr in &p.rules {
-                eprintln!("== {t} {}", engine.rules[tr.rule as usize].info.name);
-                if let Plan::Flat(i) = tr.plan { p.flat.dump(i, 1); }
-            }
-        }
     }
 }
