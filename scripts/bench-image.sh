@@ -12,8 +12,11 @@ dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys
 img="$cache/bench-image.tar"
 [ -s "$img" ] || "$dir/make-bench-image" "$site" "$img"
 echo "image: $img ($(du -h "$img" | cut -f1) compressed, $(du -sh "$site" | cut -f1) site-packages)"
-for i in 1 2 3; do
-  /usr/bin/time -f "run $i: %e s wall, %M KB max RSS" "$dir/pyward" scan "$img" --format json -o /tmp/pyward-bench-image.json --no-progress || true
+for mode in --no-analyze ""; do
+  for i in 1 2 3; do
+    /usr/bin/time -f "pyward scan ${mode:-(with analysis)} run $i: %e s wall, %M KB max RSS" \
+      "$dir/pyward" scan "$img" $mode --format json -o /tmp/pyward-bench-image.json --no-progress || true
+  done
 done
 python3 - <<'PY'
 import json

@@ -27,11 +27,12 @@ bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys
 
 npkg=$("$venv/bin/python" -m pip list --format=freeze 2>/dev/null | wc -l)
 echo "venv: $venv ($npkg packages, $(du -sh "$venv" | cut -f1))"
-"$bin" scan "$venv" --format json -o /tmp/pyward-bench-venv.json || true
+"$bin" scan "$venv" --no-analyze --format json -o /tmp/pyward-bench-venv.json || true
 echo "pyward found $(python3 -c 'import json;print(len(json.load(open("/tmp/pyward-bench-venv.json"))["packages"]))') packages"
 
 hyperfine --warmup 2 --runs 10 --export-markdown /tmp/pyward-bench-venv.md \
-  -n "pyward scan (inventory + intel + names)" "$bin scan $venv --format json -o /dev/null --no-progress; true" \
+  -n "pyward scan --no-analyze (inventory + intel + names + policy)" "$bin scan $venv --no-analyze --format json -o /dev/null --no-progress; true" \
+  -n "pyward scan (+ static code analysis of every package)" "$bin scan $venv --format json -o /dev/null --no-progress; true" \
   -n "pip inspect" "$venv/bin/python -m pip inspect --local > /dev/null" \
   -n "cyclonedx-py environment" "$cdx/bin/cyclonedx-py environment $venv/bin/python -o /dev/null"
 cat /tmp/pyward-bench-venv.md

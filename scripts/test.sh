@@ -9,4 +9,6 @@ export PYWARD_SCHEMA_TESTS=1
 # A real jupyter_server from PyPI for the Jupyter audit's live-server tests.
 scripts/setup-jupyter-tests.sh >/dev/null
 export PYWARD_JUPYTER_TESTS=1
+# The eBPF sensor is loaded into the real kernel (root, tracepoints): those tests fail, not skip.
+export PYWARD_BPF_TESTS=1
 cargo test --workspace --no-fail-fast "$@"

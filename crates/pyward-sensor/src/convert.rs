@@ -351,10 +351,7 @@ impl Converter {
             }
             Syscall::Chmod => (
                 None,
-                vec![
-                    arg("filename", ArgValue::Str(s1)),
-                    arg("mode", int(a[1])),
-                ],
+                vec![arg("filename", ArgValue::Str(s1)), arg("mode", int(a[1]))],
             ),
             Syscall::Fchmodat | Syscall::Fchmodat2 => (
                 None,
@@ -384,11 +381,17 @@ impl Converter {
             Syscall::Setgid => (None, vec![arg("gid", int(a[0] & 0xffff_ffff))]),
             Syscall::Setreuid => (
                 None,
-                vec![arg("ruid", int(a[0] & 0xffff_ffff)), arg("euid", int(a[1] & 0xffff_ffff))],
+                vec![
+                    arg("ruid", int(a[0] & 0xffff_ffff)),
+                    arg("euid", int(a[1] & 0xffff_ffff)),
+                ],
             ),
             Syscall::Setregid => (
                 None,
-                vec![arg("rgid", int(a[0] & 0xffff_ffff)), arg("egid", int(a[1] & 0xffff_ffff))],
+                vec![
+                    arg("rgid", int(a[0] & 0xffff_ffff)),
+                    arg("egid", int(a[1] & 0xffff_ffff)),
+                ],
             ),
             Syscall::Setresuid => (
                 None,

@@ -13,12 +13,13 @@ pub mod live;
 pub mod loader;
 pub mod proctable;
 pub mod raw;
+pub mod signals;
 pub mod users;
 
-pub use live::{spawn_followed, LiveSource, Next};
-pub use loader::{LoadReport, ProgramMode, Sensor, SensorError, SensorOptions, SensorStats};
 pub use container::ContainerRef;
 pub use convert::Converter;
+pub use live::{spawn_followed, LiveSource, Next};
+pub use loader::{LoadReport, ProgramMode, Sensor, SensorError, SensorOptions, SensorStats};
 pub use proctable::{ProcInfo, ProcessTable};
 pub use raw::{KernelEvent, Kind, ParseError, SockAddr, Syscall};
 pub use users::Users;

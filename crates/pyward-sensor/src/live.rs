@@ -92,53 +92,51 @@ impl LiveSource {
     }
 }
 
-/// Spawn `cmd` so that it is followed from its very first instruction: the child waits
-/// (after fork, before exec) until its pid is in the sensor's tracked set.
+/// Spawn `cmd` so that it is followed from its very first instruction: after fork and
+/// before exec, the child puts its own pid into the sensor's tracked map (one `bpf(2)`
+/// call, async-signal-safe), so nothing it runs escapes the kernel filter.
 pub fn spawn_followed(
     cmd: &mut std::process::Command,
     source: &mut LiveSource,
 ) -> std::io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    let mut fds = [0i32; 2];
-    // SAFETY: pipe2 writes two fds into the array we own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let [rd, wr] = fds;
-    // SAFETY: the hook only calls async-signal-safe read(2) on an fd we created.
+    let map_fd = source.sensor.tracked_fd();
+    // SAFETY: the hook only makes raw getpid(2) and bpf(2) syscalls on memory of its own
+    // stack; both are async-signal-safe.
     unsafe {
         cmd.pre_exec(move || {
-            let mut b = [0u8; 1];
-            loop {
-                let n = libc::read(rd, b.as_mut_ptr().cast(), 1);
-                if n >= 0 {
-                    break;
-                }
-                if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-                    break;
-                }
+            let pid = libc::getpid() as u32;
+            let one: u8 = 1;
+            // union bpf_attr for BPF_MAP_UPDATE_ELEM: map_fd, pad, key, value, flags.
+            #[repr(C)]
+            struct Attr {
+                map_fd: u32,
+                pad: u32,
+                key: u64,
+                value: u64,
+                flags: u64,
+            }
+            let attr = Attr {
+                map_fd: map_fd as u32,
+                pad: 0,
+                key: std::ptr::addr_of!(pid) as u64,
+                value: std::ptr::addr_of!(one) as u64,
+                flags: 0,
+            };
+            const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+            let r = libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_UPDATE_ELEM,
+                std::ptr::addr_of!(attr),
+                std::mem::size_of::<Attr>() as libc::c_uint,
+            );
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
     }
-    let spawned = cmd.spawn();
-    // SAFETY: closing the read end we own in the parent.
-    unsafe { libc::close(rd) };
-    let child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            // SAFETY: closing the write end we own.
-            unsafe { libc::close(wr) };
-            return Err(e);
-        }
-    };
-    let tracked = source.follow(child.id());
-    // Release the child whatever happened: it must not hang.
-    // SAFETY: writing one byte to, then closing, the write end we own.
-    unsafe {
-        libc::write(wr, [1u8].as_ptr().cast(), 1);
-        libc::close(wr);
-    }
-    tracked.map_err(|e| std::io::Error::other(e.to_string()))?;
+    let child = cmd.spawn()?;
+    source.root = Some(child.id());
     Ok(child)
 }

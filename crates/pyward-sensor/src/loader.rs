@@ -166,6 +166,12 @@ impl Sensor {
             .map_err(|e| SensorError::Map(format!("cannot track pid {pid}: {e}")))
     }
 
+    /// The raw fd of the tracked-pid map (for a child to add itself before exec).
+    pub(crate) fn tracked_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::{AsFd, AsRawFd};
+        self.tracked.as_fd().as_raw_fd()
+    }
+
     /// The next event, waiting at most `timeout`; `Err(Disconnected)` once the sensor stopped.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<KernelEvent, RecvTimeoutError> {
         self.rx.recv_timeout(timeout)
@@ -226,7 +232,10 @@ impl Drop for Sensor {
 /// realtime − monotonic, to turn bpf_ktime_get_ns() into wall time.
 fn clock_offset_ns() -> i128 {
     fn now(clock: libc::clockid_t) -> i128 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: clock_gettime only writes the timespec we pass.
         unsafe { libc::clock_gettime(clock, &mut ts) };
         i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
@@ -263,7 +272,10 @@ fn run_thread(
                 continue;
             }
         };
-        let syscalls = opts.syscalls.clone().unwrap_or_else(|| Syscall::ALL.to_vec());
+        let syscalls = opts
+            .syscalls
+            .clone()
+            .unwrap_or_else(|| Syscall::ALL.to_vec());
         let handles = (|| {
             let tracked = MapHandle::try_from(&skel.maps.tracked)
                 .map_err(|e| SensorError::Map(format!("tracked map: {e}")))?;
@@ -364,9 +376,7 @@ fn load<'a>(
     ] {
         p.set_autoload(!btf);
     }
-    let mut skel = open
-        .load()
-        .map_err(|e| err(&format!("load ({mode})"), e))?;
+    let mut skel = open.load().map_err(|e| err(&format!("load ({mode})"), e))?;
     // Configure before attaching, so the first event is already filtered.
     let mut cfg = [0u8; 8];
     cfg[..4].copy_from_slice(&std::process::id().to_ne_bytes());
@@ -375,13 +385,17 @@ fn load<'a>(
         .sensor_config
         .update(&0u32.to_ne_bytes(), &cfg, MapFlags::ANY)
         .map_err(|e| SensorError::Map(format!("config map: {e}")))?;
-    let syscalls = opts.syscalls.clone().unwrap_or_else(|| Syscall::ALL.to_vec());
+    let syscalls = opts
+        .syscalls
+        .clone()
+        .unwrap_or_else(|| Syscall::ALL.to_vec());
     for s in syscalls {
         skel.maps
             .interesting
             .update(&s.nr().to_ne_bytes(), &[1u8], MapFlags::ANY)
             .map_err(|e| SensorError::Map(format!("syscall filter map: {e}")))?;
     }
-    skel.attach().map_err(|e| err(&format!("attach ({mode})"), e))?;
+    skel.attach()
+        .map_err(|e| err(&format!("attach ({mode})"), e))?;
     Ok(skel)
 }

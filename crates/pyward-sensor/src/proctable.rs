@@ -139,9 +139,9 @@ impl ProcessTable {
         let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().collect();
         let ppid = rest.get(1)?.parse().ok()?;
         let start_ts = match (boot, rest.get(19).and_then(|s| s.parse::<u64>().ok())) {
-            (Some((bt, hz)), Some(ticks)) => {
-                ticks.checked_mul(1_000_000_000).map(|t| bt.saturating_add(t / hz))
-            }
+            (Some((bt, hz)), Some(ticks)) => ticks
+                .checked_mul(1_000_000_000)
+                .map(|t| bt.saturating_add(t / hz)),
             _ => None,
         };
         let argv = read_bounded(&dir.join("cmdline"))
@@ -188,10 +188,9 @@ impl ProcessTable {
             }
             Kind::Exec => {
                 let cwd = self.read_cwd(ev.pid);
-                let container = read_bounded(
-                    &self.proc_root.join(ev.pid.to_string()).join("cgroup"),
-                )
-                .and_then(|b| container::from_proc_cgroup(&String::from_utf8_lossy(&b)));
+                let container =
+                    read_bounded(&self.proc_root.join(ev.pid.to_string()).join("cgroup"))
+                        .and_then(|b| container::from_proc_cgroup(&String::from_utf8_lossy(&b)));
                 let entry = self.procs.entry(ev.pid).or_insert_with(|| ProcInfo {
                     pid: ev.pid,
                     start_ts: Some(wall_ns),
@@ -361,8 +360,14 @@ mod tests {
         pt.apply(&ev(Kind::Fork, 102, 101, "pip"), 4);
         let a: Vec<u32> = pt.ancestors(102).iter().map(|p| p.pid).collect();
         assert_eq!(a, vec![101, 100]);
-        assert_eq!(pt.get(101).unwrap().argv, vec!["pip", "install", "jeilyfish"]);
-        assert_eq!(pt.get(102).unwrap().exepath.as_deref(), Some("/usr/bin/pip"));
+        assert_eq!(
+            pt.get(101).unwrap().argv,
+            vec!["pip", "install", "jeilyfish"]
+        );
+        assert_eq!(
+            pt.get(102).unwrap().exepath.as_deref(),
+            Some("/usr/bin/pip")
+        );
         assert!(pt.in_tree(102, 100));
         assert!(!pt.in_tree(100, 102));
         pt.apply(&ev(Kind::Exit, 101, 100, "pip"), 5);

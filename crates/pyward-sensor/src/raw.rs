@@ -300,7 +300,10 @@ impl KernelEvent {
         };
         let local = match (&dest, sock_ok) {
             (Some(SockAddr::Inet(IpAddr::V4(_), _)), true) => {
-                let ip: [u8; 4] = laddr.get(..4).and_then(|s| s.try_into().ok()).unwrap_or([0; 4]);
+                let ip: [u8; 4] = laddr
+                    .get(..4)
+                    .and_then(|s| s.try_into().ok())
+                    .unwrap_or([0; 4]);
                 Some((IpAddr::V4(Ipv4Addr::from(ip)), lport))
             }
             (Some(SockAddr::Inet(IpAddr::V6(_), _)), true) => {
@@ -377,11 +380,20 @@ mod tests {
     #[test]
     fn rejects_bad_records_without_panicking() {
         assert_eq!(KernelEvent::parse(&[0u8; 10]), Err(ParseError::Short(10)));
-        assert_eq!(KernelEvent::parse(&record(9, 0, b"", b"")), Err(ParseError::Kind(9)));
-        assert_eq!(KernelEvent::parse(&record(1, 1, b"", b"")), Err(ParseError::Syscall(1)));
+        assert_eq!(
+            KernelEvent::parse(&record(9, 0, b"", b"")),
+            Err(ParseError::Kind(9))
+        );
+        assert_eq!(
+            KernelEvent::parse(&record(1, 1, b"", b"")),
+            Err(ParseError::Syscall(1))
+        );
         let mut b = record(1, 257, b"/x\0", b"");
         b[132..134].copy_from_slice(&5000u16.to_ne_bytes());
-        assert!(matches!(KernelEvent::parse(&b), Err(ParseError::Lengths(5000, 0, 3))));
+        assert!(matches!(
+            KernelEvent::parse(&b),
+            Err(ParseError::Lengths(5000, 0, 3))
+        ));
         // Invalid UTF-8 in a path is decoded lossily.
         let e = KernelEvent::parse(&record(1, 87, b"/tmp/\xff\0", b"")).unwrap();
         assert_eq!(e.str1.as_deref(), Some("/tmp/\u{fffd}"));
@@ -400,6 +412,9 @@ mod tests {
         b[138..140].copy_from_slice(&8080u16.to_be_bytes());
         b[140..144].copy_from_slice(&[127, 0, 0, 1]);
         let e = KernelEvent::parse(&b).unwrap();
-        assert_eq!(e.dest, Some(SockAddr::Inet("127.0.0.1".parse().unwrap(), 8080)));
+        assert_eq!(
+            e.dest,
+            Some(SockAddr::Inet("127.0.0.1".parse().unwrap(), 8080))
+        );
     }
 }

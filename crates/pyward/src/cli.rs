@@ -48,6 +48,16 @@ pub enum Command {
     /// Host audits: `pyward audit jupyter` finds exposed Jupyter servers before attackers do.
     #[command(subcommand)]
     Audit(crate::commands::audit::AuditCommand),
+
+    /// Watch the whole host live (eBPF, root): evaluate runtime rules on kernel events and
+    /// print Falco-shaped alerts.
+    #[command(after_help = "Examples:\n  sudo pyward watch\n  sudo pyward watch --rules falco_rules.yaml --rules rules/pyward_rules.yaml --format json\n  sudo pyward watch --duration 60 --record events.jsonl --stats\n\nDefault rules: pyward's built-in rules/pyward_rules.yaml. Stops on SIGINT/SIGTERM (or after\n--duration) and prints counts. A --record file replays with `pyward rules replay`.")]
+    Watch(crate::commands::watch::WatchArgs),
+
+    /// Run a command and watch only it and its descendants (eBPF, root); exit with the
+    /// command's code, or 1 if an alert at or above --fail-on fired.
+    #[command(after_help = "Examples:\n  sudo pyward run -- pip install -r requirements.txt\n  sudo pyward run --fail-on warning --alerts alerts.jsonl -- python3 setup.py build")]
+    Run(crate::commands::watch::RunArgs),
 }
 
 #[derive(Debug, Args)]

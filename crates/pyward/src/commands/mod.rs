@@ -5,6 +5,7 @@ mod policy;
 pub(crate) mod rules;
 mod scan;
 mod vet;
+pub(crate) mod watch;
 
 use crate::cli::{Cli, Command, IntelArgs};
 use anyhow::Context;
@@ -23,6 +24,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Rules(cmd) => rules::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Watch(args) => watch::watch(args),
+        Command::Run(args) => watch::run(args),
     }
 }
 

@@ -472,6 +472,20 @@ impl ReplayStats {
     }
 }
 
+/// For `pyward watch`/`run`: the threat-intelligence rules document for `ruleset` (name,
+/// YAML text, one-line summary), exactly as `replay` appends it.
+pub(crate) fn intel_document(
+    ruleset: &Ruleset,
+    db: Option<&Path>,
+) -> anyhow::Result<Option<(&'static str, String, String)>> {
+    Ok(intel_feed(ruleset, db)?.map(|f| (INTEL_DOC_NAME, f.document, f.summary)))
+}
+
+/// For `pyward watch`/`run`: the host name written in alerts (as `replay`).
+pub(crate) fn alert_hostname() -> String {
+    default_hostname()
+}
+
 /// `$FALCO_HOSTNAME` (as Falco), else the kernel's host name, else `localhost`.
 fn default_hostname() -> String {
     if let Some(h) = std::env::var_os("FALCO_HOSTNAME") {
