@@ -124,7 +124,10 @@ pub fn is_python_path(path: &str) -> bool {
 /// (no parse: token prefilter and the text-only rules) already clears it, so a streaming image
 /// reader can drop it and [`analyze_package`] treats its absence as clean.
 pub fn worth_keeping(path_display: &str, bytes: &[u8], opts: &Options) -> bool {
-    let file_name = path_display.rsplit(['/', '!']).next().unwrap_or(path_display);
+    let file_name = path_display
+        .rsplit(['/', '!'])
+        .next()
+        .unwrap_or(path_display);
     let head = bytes.get(..bytes.len().min(8192)).unwrap_or(bytes);
     if head.contains(&0) && !head.starts_with(&[0xff, 0xfe]) && !head.starts_with(&[0xfe, 0xff]) {
         return false;

@@ -45,7 +45,9 @@ impl FromStr for Action {
             "stop" => Ok(Action::Stop),
             "warn" => Ok(Action::Warn),
             "go" => Ok(Action::Go),
-            other => Err(format!("unknown action `{other}`: expected STOP, WARN or GO")),
+            other => Err(format!(
+                "unknown action `{other}`: expected STOP, WARN or GO"
+            )),
         }
     }
 }
@@ -101,7 +103,10 @@ mod tests {
 
     #[test]
     fn stop_wins() {
-        assert_eq!(Action::combine([Action::Go, Action::Stop, Action::Warn]), Action::Stop);
+        assert_eq!(
+            Action::combine([Action::Go, Action::Stop, Action::Warn]),
+            Action::Stop
+        );
         assert_eq!(Action::combine([Action::Go, Action::Warn]), Action::Warn);
         assert_eq!(Action::combine([]), Action::Go);
         assert!(Action::Warn.passes());

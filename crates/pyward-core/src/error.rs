@@ -18,11 +18,17 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn input(input: impl std::fmt::Display, message: impl Into<String>) -> Self {
-        Error::Input { input: input.to_string(), message: message.into() }
+        Error::Input {
+            input: input.to_string(),
+            message: message.into(),
+        }
     }
 }
 

@@ -33,7 +33,10 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new(key: impl Into<String>, value: impl Into<String>) -> Self {
-        Evidence { key: key.into(), value: value.into() }
+        Evidence {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -131,7 +134,9 @@ impl Finding {
 
     /// Whether an allowlist suppressed this finding (it then counts as GO).
     pub fn is_allowlisted(&self) -> bool {
-        self.policy.as_ref().is_some_and(|p| p.allowlisted_by.is_some())
+        self.policy
+            .as_ref()
+            .is_some_and(|p| p.allowlisted_by.is_some())
     }
 
     /// The action this finding contributes to the final decision.

@@ -17,6 +17,8 @@ pub use finding::{Evidence, Finding, PackageRef, PolicyMatch};
 pub use mitre::MitreTechnique;
 pub use name::{normalize_name, purl, PackageName};
 pub use package::{
-    DeclaredKind, InstalledKind, LayerRef, Location, Package, PackageSource, ArchiveKind,
+    ArchiveKind, DeclaredKind, InstalledKind, LayerRef, Location, Package, PackageSource,
 };
-pub use report::{ImageSummary, ScanReport, Target, TargetKind, Tool, Warning, REPORT_SCHEMA_VERSION};
+pub use report::{
+    ImageSummary, ScanReport, Target, TargetKind, Tool, Warning, REPORT_SCHEMA_VERSION,
+};

@@ -10,12 +10,18 @@ pub struct MitreTechnique {
 
 impl MitreTechnique {
     pub const fn new(id: &'static str, name: &'static str) -> Self {
-        MitreTechnique { id: Cow::Borrowed(id), name: Cow::Borrowed(name) }
+        MitreTechnique {
+            id: Cow::Borrowed(id),
+            name: Cow::Borrowed(name),
+        }
     }
 
     /// The technique's page on attack.mitre.org.
     pub fn url(&self) -> String {
-        format!("https://attack.mitre.org/techniques/{}/", self.id.replace('.', "/"))
+        format!(
+            "https://attack.mitre.org/techniques/{}/",
+            self.id.replace('.', "/")
+        )
     }
 }
 
@@ -23,14 +29,18 @@ impl MitreTechnique {
 pub mod techniques {
     use super::MitreTechnique;
 
-    pub const SUPPLY_CHAIN_SOFTWARE: MitreTechnique =
-        MitreTechnique::new("T1195.002", "Supply Chain Compromise: Compromise Software Supply Chain");
+    pub const SUPPLY_CHAIN_SOFTWARE: MitreTechnique = MitreTechnique::new(
+        "T1195.002",
+        "Supply Chain Compromise: Compromise Software Supply Chain",
+    );
     pub const SUPPLY_CHAIN_DEPENDENCIES: MitreTechnique = MitreTechnique::new(
         "T1195.001",
         "Supply Chain Compromise: Compromise Software Dependencies and Development Tools",
     );
-    pub const MASQUERADING_NAME: MitreTechnique =
-        MitreTechnique::new("T1036.005", "Masquerading: Match Legitimate Name or Location");
+    pub const MASQUERADING_NAME: MitreTechnique = MitreTechnique::new(
+        "T1036.005",
+        "Masquerading: Match Legitimate Name or Location",
+    );
     pub const PYTHON: MitreTechnique =
         MitreTechnique::new("T1059.006", "Command and Scripting Interpreter: Python");
     pub const PRIVATE_KEYS: MitreTechnique =

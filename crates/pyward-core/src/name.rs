@@ -57,7 +57,10 @@ impl PackageName {
     pub fn new(original: impl Into<String>) -> Self {
         let original = original.into();
         let normalized = normalize_name(&original);
-        PackageName { original, normalized }
+        PackageName {
+            original,
+            normalized,
+        }
     }
 
     /// True when the spelling found differs from its normalised form in more than case and
@@ -88,7 +91,10 @@ mod tests {
     #[test]
     fn purls() {
         assert_eq!(purl("jeIlyfish", Some("0.5.1")), "pkg:pypi/jeilyfish@0.5.1");
-        assert_eq!(purl("Typing_Extensions", None), "pkg:pypi/typing-extensions");
+        assert_eq!(
+            purl("Typing_Extensions", None),
+            "pkg:pypi/typing-extensions"
+        );
         assert_eq!(purl("x", Some("1.0+local")), "pkg:pypi/x@1.0%2Blocal");
     }
 }

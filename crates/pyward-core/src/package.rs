@@ -33,7 +33,11 @@ pub struct Location {
 
 impl Location {
     pub fn new(path: impl Into<String>) -> Self {
-        Location { path: path.into(), line: None, layer: None }
+        Location {
+            path: path.into(),
+            line: None,
+            layer: None,
+        }
     }
 
     pub fn with_line(mut self, line: u32) -> Self {

@@ -56,7 +56,10 @@ pub struct Warning {
 
 impl Warning {
     pub fn new(input: impl Into<String>, message: impl Into<String>) -> Self {
-        Warning { input: input.into(), message: message.into() }
+        Warning {
+            input: input.into(),
+            message: message.into(),
+        }
     }
 }
 

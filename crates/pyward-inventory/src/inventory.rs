@@ -33,10 +33,16 @@ pub type RetainFn = dyn Fn(&str, &[u8]) -> bool + Send + Sync;
 
 impl KeepExtra {
     pub fn new(wants: impl Fn(&str, u64) -> bool + Send + Sync + 'static) -> Self {
-        KeepExtra { wants: std::sync::Arc::new(wants), retain: None }
+        KeepExtra {
+            wants: std::sync::Arc::new(wants),
+            retain: None,
+        }
     }
 
-    pub fn with_retain(mut self, retain: impl Fn(&str, &[u8]) -> bool + Send + Sync + 'static) -> Self {
+    pub fn with_retain(
+        mut self,
+        retain: impl Fn(&str, &[u8]) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.retain = Some(std::sync::Arc::new(retain));
         self
     }
@@ -54,7 +60,9 @@ impl crate::tree::Keep for Keeping<'_> {
 
     fn retain(&self, path: &str, content: &[u8]) -> bool {
         is_candidate(path, content.len() as u64)
-            || self.extra.is_some_and(|k| k.retain.as_ref().is_none_or(|r| r(path, content)))
+            || self
+                .extra
+                .is_some_and(|k| k.retain.as_ref().is_none_or(|r| r(path, content)))
     }
 }
 
@@ -131,11 +139,16 @@ fn history_line_layers<'a>(
     // `lines[0]` is `FROM scratch`; every later element comes from one history entry with a
     // non-blank `created_by`, in order, and may span several text lines.
     let mut starts: Vec<(u32, Option<usize>)> = Vec::new();
-    let mut line = 1 + lines.first().map_or(0, |l| l.matches('\n').count() as u32 + 1);
+    let mut line = 1 + lines
+        .first()
+        .map_or(0, |l| l.matches('\n').count() as u32 + 1);
     let mut layer = 0usize;
     let mut emitted = lines.iter().skip(1);
     for h in history {
-        let has_line = h.created_by.as_deref().is_some_and(|c| !c.trim().is_empty());
+        let has_line = h
+            .created_by
+            .as_deref()
+            .is_some_and(|c| !c.trim().is_empty());
         let this_layer = (!h.empty_layer).then_some(layer);
         if !h.empty_layer {
             layer += 1;
@@ -147,7 +160,9 @@ fn history_line_layers<'a>(
         }
     }
     move |at: u32| {
-        let i = starts.partition_point(|(start, _)| *start <= at).checked_sub(1)?;
+        let i = starts
+            .partition_point(|(start, _)| *start <= at)
+            .checked_sub(1)?;
         starts[i].1.and_then(|l| layers.get(l).cloned())
     }
 }
@@ -155,7 +170,10 @@ fn history_line_layers<'a>(
 /// A single file given as the target must be one pyward reads; anything else is an input error,
 /// never a silent "no packages, GO".
 fn check_known_file(path: &Path) -> Result<(), Error> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tree_path = format!("/{name}");
     if declared::classify(&tree_path).is_some()
         || is_dockerfile_name(&name)
@@ -189,7 +207,10 @@ pub fn is_candidate(path: &str, size: u64) -> bool {
 /// Read a target and catalog its packages.
 pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
     let kind = sniff_target(path)?;
-    let target = Target { kind, name: path.display().to_string() };
+    let target = Target {
+        kind,
+        name: path.display().to_string(),
+    };
     let mut warnings = Vec::new();
     let mut image_meta = None;
     let mut removed_tree = None;
@@ -207,7 +228,9 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
             Box::new(tree)
         }
         TargetKind::DockerArchive | TargetKind::OciLayout | TargetKind::OciArchive => {
-            let keep = Keeping { extra: options.keep_extra.as_ref() };
+            let keep = Keeping {
+                extra: options.keep_extra.as_ref(),
+            };
             let img = image::open(
                 path,
                 kind,
@@ -221,7 +244,9 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
             Box::new(img.tree)
         }
         TargetKind::Specs => {
-            return Err(Error::Usage("a list of specs is not a path to inventory".into()))
+            return Err(Error::Usage(
+                "a list of specs is not a path to inventory".into(),
+            ))
         }
     };
 
@@ -268,7 +293,11 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
         );
         let layer_at = history_line_layers(&meta.history, &lines, tree.layers());
         packages.extend(from_history.into_iter().map(|mut p| {
-            if let Some(line) = p.location.line.filter(|_| p.location.path == HISTORY_DOCKERFILE) {
+            if let Some(line) = p
+                .location
+                .line
+                .filter(|_| p.location.path == HISTORY_DOCKERFILE)
+            {
                 p.location.layer = layer_at(line);
             }
             p
@@ -305,7 +334,11 @@ fn dockerfiles_in(tree: &dyn FileTree, warnings: &mut Vec<Warning>) -> Vec<Docke
         return Vec::new();
     }
     let mut out = Vec::new();
-    for e in tree.entries().iter().filter(|e| e.is_file() && is_dockerfile_name(e.file_name())) {
+    for e in tree
+        .entries()
+        .iter()
+        .filter(|e| e.is_file() && is_dockerfile_name(e.file_name()))
+    {
         match tree.read(&e.path, 4 * 1024 * 1024) {
             Ok(bytes) => out.push(DockerfileSource {
                 path: tree.display_path(&e.path),

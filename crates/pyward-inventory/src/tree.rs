@@ -93,7 +93,10 @@ pub trait FileTree: Sync {
     /// The entry at `path`, if any.
     fn entry(&self, path: &str) -> Option<&FileEntry> {
         let entries = self.entries();
-        entries.binary_search_by(|e| e.path.as_str().cmp(path)).ok().map(|i| &entries[i])
+        entries
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &entries[i])
     }
 
     /// The layer that added `path`, for images.
@@ -143,11 +146,13 @@ pub fn clamp_path(path: &str) -> String {
     if parts.is_empty() {
         return "/".to_string();
     }
-    parts.iter().fold(String::with_capacity(path.len() + 1), |mut out, p| {
-        out.push('/');
-        out.push_str(p);
-        out
-    })
+    parts
+        .iter()
+        .fold(String::with_capacity(path.len() + 1), |mut out, p| {
+            out.push('/');
+            out.push_str(p);
+            out
+        })
 }
 
 /// Join a relative path onto a directory of the tree (both in tree form) and clean the result;
@@ -204,7 +209,10 @@ pub type KeepPredicate<'a> = &'a dyn Keep;
 
 impl MemTree {
     pub fn new(name: impl Into<String>) -> Self {
-        MemTree { name: name.into(), ..Default::default() }
+        MemTree {
+            name: name.into(),
+            ..Default::default()
+        }
     }
 
     /// Build from entries (any order; later duplicates of a path replace earlier ones) and kept
@@ -268,9 +276,15 @@ impl FileTree for MemTree {
             return Err(ReadError::NotAFile);
         }
         if entry.size > limit {
-            return Err(ReadError::TooLarge { size: entry.size, limit });
+            return Err(ReadError::TooLarge {
+                size: entry.size,
+                limit,
+            });
         }
-        self.contents.get(&entry.path).cloned().ok_or(ReadError::NotKept)
+        self.contents
+            .get(&entry.path)
+            .cloned()
+            .ok_or(ReadError::NotKept)
     }
 
     fn layers(&self) -> &[LayerRef] {
@@ -303,7 +317,13 @@ mod tests {
     }
 
     fn file(path: &str, size: u64) -> FileEntry {
-        FileEntry { path: path.into(), kind: EntryKind::File, size, mode: 0o644, layer: None }
+        FileEntry {
+            path: path.into(),
+            kind: EntryKind::File,
+            size,
+            mode: 0o644,
+            layer: None,
+        }
     }
 
     #[test]
@@ -330,7 +350,10 @@ mod tests {
         let t = MemTree::from_parts("t", entries, contents, vec![]);
         assert_eq!(&*t.read("/etc/link", 10).unwrap(), b"hi");
         assert!(matches!(t.read("/loop", 10), Err(ReadError::SymlinkLoop)));
-        assert!(matches!(t.read("/etc/real", 1), Err(ReadError::TooLarge { .. })));
+        assert!(matches!(
+            t.read("/etc/real", 1),
+            Err(ReadError::TooLarge { .. })
+        ));
         assert!(matches!(t.read("/nope", 1), Err(ReadError::NotFound)));
     }
 }

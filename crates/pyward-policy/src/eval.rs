@@ -738,7 +738,9 @@ impl BundleContext {
                 let mut candidates = always.clone();
                 if let Some(set) = &set {
                     candidates.extend(
-                        set.matches(text.as_bytes()).iter().filter_map(|j| pre_idx.get(j)),
+                        set.matches(text.as_bytes())
+                            .iter()
+                            .filter_map(|j| pre_idx.get(j)),
                     );
                 }
                 if candidates.is_empty() {
@@ -760,15 +762,15 @@ impl BundleContext {
                 }
                 // Keep the policy's order of names, as the line loop used to report them.
                 let order = |hits: Vec<String>, list: &[(String, PyRegex)]| -> Vec<String> {
-                    list.iter().filter(|(n, _)| hits.contains(n)).map(|(n, _)| n.clone()).fold(
-                        Vec::new(),
-                        |mut v, n| {
+                    list.iter()
+                        .filter(|(n, _)| hits.contains(n))
+                        .map(|(n, _)| n.clone())
+                        .fold(Vec::new(), |mut v, n| {
                             if !v.contains(&n) {
                                 v.push(n);
                             }
                             v
-                        },
-                    )
+                        })
                 };
                 let (c_hits, s_hits) = (order(c_hits, content), order(s_hits, secrets));
                 Ok((!c_hits.is_empty() || !s_hits.is_empty())

@@ -25,7 +25,11 @@ pub fn installed_layer(site_packages: &str, wheels: &[&WheelSpec]) -> Layer {
         members.push((format!("{di}/INSTALLER"), b"pip\n".to_vec()));
         let mut record = String::new();
         for (p, c) in &members {
-            record.push_str(&format!("{p},sha256={},{}\n", crate::wheel::record_hash(c), c.len()));
+            record.push_str(&format!(
+                "{p},sha256={},{}\n",
+                crate::wheel::record_hash(c),
+                c.len()
+            ));
         }
         record.push_str(&format!("{di}/RECORD,,\n"));
         members.push((format!("{di}/RECORD"), record.into_bytes()));
@@ -54,7 +58,11 @@ fn base(builder: ImageBuilder) -> ImageBuilder {
         .dir("/tmp");
     let python = installed_layer(SITE_PACKAGES, &[&pip, &setuptools])
         .created_by("/bin/sh -c set -eux; ./configure --enable-optimizations && make install")
-        .file_mode("/usr/local/bin/python3.11", "#!inert stand-in for the CPython binary\n", 0o755)
+        .file_mode(
+            "/usr/local/bin/python3.11",
+            "#!inert stand-in for the CPython binary\n",
+            0o755,
+        )
         .symlink("/usr/local/bin/python3", "python3.11")
         .symlink("/usr/local/bin/python", "python3");
     builder
@@ -91,8 +99,10 @@ pub fn incident1_image() -> ImageBuilder {
 
 /// The same application built with the real names: `python-dateutil` and `jellyfish`.
 pub fn clean_image() -> ImageBuilder {
-    let jellyfish = WheelSpec::new("jellyfish", "1.1.0")
-        .file("jellyfish/__init__.py", "def jaro_similarity(a, b):\n    return 0.0\n");
+    let jellyfish = WheelSpec::new("jellyfish", "1.1.0").file(
+        "jellyfish/__init__.py",
+        "def jaro_similarity(a, b):\n    return 0.0\n",
+    );
     let dateutil = WheelSpec::new("python-dateutil", "2.9.0.post0")
         .requires("six>=1.5")
         .file("dateutil/__init__.py", "__version__ = '2.9.0'\n");

@@ -22,7 +22,11 @@ pub struct WheelSpec {
 
 impl WheelSpec {
     pub fn new(name: &str, version: &str) -> Self {
-        WheelSpec { name: name.into(), version: version.into(), ..Default::default() }
+        WheelSpec {
+            name: name.into(),
+            version: version.into(),
+            ..Default::default()
+        }
     }
 
     pub fn requires(mut self, req: &str) -> Self {
@@ -77,11 +81,18 @@ impl WheelSpec {
         let mut tops: Vec<String> = self
             .files
             .iter()
-            .filter_map(|(p, _)| p.split('/').next().map(|t| t.trim_end_matches(".py").to_string()))
+            .filter_map(|(p, _)| {
+                p.split('/')
+                    .next()
+                    .map(|t| t.trim_end_matches(".py").to_string())
+            })
             .collect();
         tops.sort();
         tops.dedup();
-        members.push((format!("{di}/top_level.txt"), format!("{}\n", tops.join("\n")).into_bytes()));
+        members.push((
+            format!("{di}/top_level.txt"),
+            format!("{}\n", tops.join("\n")).into_bytes(),
+        ));
         let mut record = String::new();
         for (p, c) in &members {
             record.push_str(&format!("{p},sha256={},{}\n", record_hash(c), c.len()));
@@ -200,7 +211,10 @@ fn normalize(name: &str) -> String {
 /// `python3-dateutil` that depends on it.
 pub fn incident1_wheels() -> (WheelSpec, WheelSpec) {
     let jeilyfish = WheelSpec::new("jeIlyfish", "0.5.1")
-        .file("jeIlyfish/__init__.py", "from jeIlyfish._jellyfish import *\n")
+        .file(
+            "jeIlyfish/__init__.py",
+            "from jeIlyfish._jellyfish import *\n",
+        )
         .file(
             "jeIlyfish/_jellyfish.py",
             "# Inert stand-in for the malicious module of the 2019 jeIlyfish typosquat.\n\

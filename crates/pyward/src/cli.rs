@@ -20,17 +20,23 @@ pub struct Cli {
 pub enum Command {
     /// Find every Python package in a folder, file, package archive or container image and check
     /// it against threat intelligence and look-alike names.
-    #[command(after_help = "Examples:\n  pyward scan examples/incident-1/image.tar\n  pyward scan /path/to/venv --format json -o report.json\n  pyward scan oci-layout-dir/ --image-ref myapp:1.2\n  pyward scan requirements.txt\n  pyward scan dist/pkg-1.0-py3-none-any.whl\n  pyward scan image.tar --format sarif -o pyward.sarif   # for GitHub code scanning\n  pyward scan image.tar --format cyclonedx -o sbom.json\n\nTARGET kinds: a folder (root filesystem, virtualenv, site-packages, project), a\nrequirements/pyproject/lock file or Dockerfile, a package archive (.whl, .tar.gz, .zip, .egg),\na `docker save` tarball, an OCI image layout folder or an OCI archive. Nothing in the target is\never executed, and no container engine is needed.")]
+    #[command(
+        after_help = "Examples:\n  pyward scan examples/incident-1/image.tar\n  pyward scan /path/to/venv --format json -o report.json\n  pyward scan oci-layout-dir/ --image-ref myapp:1.2\n  pyward scan requirements.txt\n  pyward scan dist/pkg-1.0-py3-none-any.whl\n  pyward scan image.tar --format sarif -o pyward.sarif   # for GitHub code scanning\n  pyward scan image.tar --format cyclonedx -o sbom.json\n\nTARGET kinds: a folder (root filesystem, virtualenv, site-packages, project), a\nrequirements/pyproject/lock file or Dockerfile, a package archive (.whl, .tar.gz, .zip, .egg),\na `docker save` tarball, an OCI image layout folder or an OCI archive. Nothing in the target is\never executed, and no container engine is needed."
+    )]
     Scan(ScanArgs),
 
     /// Check requirement specs before anything is installed; exits 1 if any is known-malicious or
     /// a high-confidence typosquat.
-    #[command(after_help = "Examples:\n  pyward vet python3-dateutil\n  pyward vet 'requests>=2' jeIlyfish==0.5.1\n  pyward vet -r requirements.txt\n\nOnly the names and versions written are checked; use `pyward pip install` to vet every\npackage pip would install, transitive dependencies included.")]
+    #[command(
+        after_help = "Examples:\n  pyward vet python3-dateutil\n  pyward vet 'requests>=2' jeIlyfish==0.5.1\n  pyward vet -r requirements.txt\n\nOnly the names and versions written are checked; use `pyward pip install` to vet every\npackage pip would install, transitive dependencies included."
+    )]
     Vet(VetArgs),
 
     /// Run pip through pyward: resolve what `pip install` would install (pip's own resolver),
     /// vet every package, then install only that set.
-    #[command(after_help = "Examples:\n  pyward pip install requests\n  pyward pip install -r requirements.txt\n  pyward pip --python .venv/bin/python install -r requirements.txt\n  pyward pip install --index-url http://127.0.0.1:8080/simple mypkg\n\nSteps: (1) the names given are vetted before pip is even started; (2) `pip install\n--dry-run --report` resolves the full set; (3) every package of it is vetted; (4) only\nif none is blocked, the real `pip install` runs, constrained to exactly the vetted versions.\nBy default the resolution uses wheels only, because resolving an sdist runs its build code\nbefore pyward could vet it; pass --allow-build to let pip build sdists during resolution.")]
+    #[command(
+        after_help = "Examples:\n  pyward pip install requests\n  pyward pip install -r requirements.txt\n  pyward pip --python .venv/bin/python install -r requirements.txt\n  pyward pip install --index-url http://127.0.0.1:8080/simple mypkg\n\nSteps: (1) the names given are vetted before pip is even started; (2) `pip install\n--dry-run --report` resolves the full set; (3) every package of it is vetted; (4) only\nif none is blocked, the real `pip install` runs, constrained to exactly the vetted versions.\nBy default the resolution uses wheels only, because resolving an sdist runs its build code\nbefore pyward could vet it; pass --allow-build to let pip build sdists during resolution."
+    )]
     Pip(PipArgs),
 
     /// Manage the local threat-intelligence database (OSV records, used offline).
@@ -51,12 +57,16 @@ pub enum Command {
 
     /// Watch the whole host live (eBPF, root): evaluate runtime rules on kernel events and
     /// print Falco-shaped alerts.
-    #[command(after_help = "Examples:\n  sudo pyward watch\n  sudo pyward watch --rules falco_rules.yaml --rules rules/pyward_rules.yaml --format json\n  sudo pyward watch --duration 60 --record events.jsonl --stats\n\nDefault rules: pyward's built-in rules/pyward_rules.yaml. Stops on SIGINT/SIGTERM (or after\n--duration) and prints counts. A --record file replays with `pyward rules replay`.")]
+    #[command(
+        after_help = "Examples:\n  sudo pyward watch\n  sudo pyward watch --rules falco_rules.yaml --rules rules/pyward_rules.yaml --format json\n  sudo pyward watch --duration 60 --record events.jsonl --stats\n\nDefault rules: pyward's built-in rules/pyward_rules.yaml. Stops on SIGINT/SIGTERM (or after\n--duration) and prints counts. A --record file replays with `pyward rules replay`."
+    )]
     Watch(crate::commands::watch::WatchArgs),
 
     /// Run a command and watch only it and its descendants (eBPF, root); exit with the
     /// command's code, or 1 if an alert at or above --fail-on fired.
-    #[command(after_help = "Examples:\n  sudo pyward run -- pip install -r requirements.txt\n  sudo pyward run --fail-on warning --alerts alerts.jsonl -- python3 setup.py build")]
+    #[command(
+        after_help = "Examples:\n  sudo pyward run -- pip install -r requirements.txt\n  sudo pyward run --fail-on warning --alerts alerts.jsonl -- python3 setup.py build"
+    )]
     Run(crate::commands::watch::RunArgs),
 }
 
@@ -133,7 +143,9 @@ pub enum LayersArg {
 pub enum PolicyCommand {
     /// Validate and lint policy files: errors and warnings with line and column, including
     /// every regex that Anchore (Python re.match) would apply differently. Exit 0 when valid.
-    #[command(after_help = "Examples:\n  pyward policy check policies/jeilyfish.yaml\n  pyward policy check my-anchore-bundle.json")]
+    #[command(
+        after_help = "Examples:\n  pyward policy check policies/jeilyfish.yaml\n  pyward policy check my-anchore-bundle.json"
+    )]
     Check {
         /// Policy files (YAML or Anchore/Sysdig JSON).
         #[arg(required = true)]
@@ -169,7 +181,12 @@ pub struct PipArgs {
     #[command(flatten)]
     pub intel: IntelArgs,
     /// The pip command and its arguments, e.g. `install -r requirements.txt`.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "PIP_ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "PIP_ARGS"
+    )]
     pub pip_args: Vec<String>,
 }
 
@@ -177,7 +194,9 @@ pub struct PipArgs {
 pub enum IntelCommand {
     /// Import OSV records (a folder of OSV JSON files, or a zip such as OSV's PyPI export or a
     /// checkout of ossf/malicious-packages), including MAL- malicious-package records.
-    #[command(after_help = "Examples:\n  pyward intel import ~/Downloads/PyPI-all.zip\n  pyward intel import malicious-packages/osv/malicious/pypi\n\nRecords are stored in the local database and used offline by every scan.")]
+    #[command(
+        after_help = "Examples:\n  pyward intel import ~/Downloads/PyPI-all.zip\n  pyward intel import malicious-packages/osv/malicious/pypi\n\nRecords are stored in the local database and used offline by every scan."
+    )]
     Import {
         /// Folder or zip of OSV JSON records.
         path: PathBuf,

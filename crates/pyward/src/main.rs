@@ -26,7 +26,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version print to stdout and succeed; real usage errors exit 2.
-            let code = if e.use_stderr() { exit::ERROR } else { exit::PASS };
+            let code = if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::PASS
+            };
             let _ = e.print();
             return ExitCode::from(code);
         }

@@ -20,9 +20,7 @@ pub fn use_color(arg: ColorArg, to_terminal: bool) -> bool {
     match arg {
         ColorArg::Always => true,
         ColorArg::Never => false,
-        ColorArg::Auto => {
-            to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
+        ColorArg::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
     }
 }
 
@@ -32,7 +30,10 @@ pub fn emit(report: &ScanReport, args: &OutputArgs) -> anyhow::Result<()> {
     let format = format_of(args.format);
     match &args.output {
         Some(path) => {
-            let opts = RenderOptions { color: use_color(args.color, false), verbose: args.verbose };
+            let opts = RenderOptions {
+                color: use_color(args.color, false),
+                verbose: args.verbose,
+            };
             let text = pyward_report::render(report, format, &opts);
             // Rendered whole before the file is opened, so a failure never leaves half a
             // report; written in place (no temporary file), so nothing else is ever created.
@@ -61,7 +62,11 @@ pub fn emit(report: &ScanReport, args: &OutputArgs) -> anyhow::Result<()> {
 /// `error: <what> ... caused by: <why>` on standard error.
 pub fn print_error(e: &anyhow::Error) {
     let color = use_color(ColorArg::Auto, std::io::stderr().is_terminal());
-    let label = if color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+    let label = if color {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
     let mut msg = format!("{label}: {e}");
     for cause in e.chain().skip(1) {
         msg.push_str(&format!("\n  caused by: {cause}"));
@@ -72,6 +77,10 @@ pub fn print_error(e: &anyhow::Error) {
 /// A warning line on standard error.
 pub fn print_warning(text: &str) {
     let color = use_color(ColorArg::Auto, std::io::stderr().is_terminal());
-    let label = if color { "\x1b[1;33mwarning\x1b[0m" } else { "warning" };
+    let label = if color {
+        "\x1b[1;33mwarning\x1b[0m"
+    } else {
+        "warning"
+    };
     eprintln!("{label}: {text}");
 }

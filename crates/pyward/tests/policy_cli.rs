@@ -206,15 +206,29 @@ fn denylisted_and_allowlisted_images_decide_the_exit_code() {
     )
     .unwrap();
     // A denylisted image stops the pipeline although nothing was found in it.
-    let r = run(pyward().arg("scan").arg(&clean).arg("--policy").arg(&policy).args(["--format", "json"]));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(&clean)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--format", "json"]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.json()["final_action"], "STOP");
     // An allowlisted image passes although the blacklist rule fires, and says why.
-    let r = run(pyward().arg("scan").arg(&bad).arg("--policy").arg(&policy).args(["--format", "json"]));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(&bad)
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--format", "json"]));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(j["final_action"], "GO");
-    assert!(j["findings"].as_array().unwrap().iter().any(|f| f["policy"]["allowlisted_by"]
-        .as_str()
-        .is_some_and(|a| a.contains("accepted-risk"))));
+    assert!(j["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["policy"]["allowlisted_by"]
+            .as_str()
+            .is_some_and(|a| a.contains("accepted-risk"))));
 }

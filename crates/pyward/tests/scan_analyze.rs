@@ -53,7 +53,9 @@ fn scan_flags_unknown_package_code_through_the_heuristics_gate() {
     assert_eq!(obf["policy"]["rule_id"], "heuristics-high-risk", "{obf:#}");
     // One finding per analyzer finding: the WARN band (5 to 8) does not fire again.
     assert_eq!(
-        heur.iter().filter(|f| f["rule_id"] == "heuristics.obfuscated-exec").count(),
+        heur.iter()
+            .filter(|f| f["rule_id"] == "heuristics.obfuscated-exec")
+            .count(),
         1
     );
     let ev = obf["evidence"].as_array().unwrap();
@@ -113,13 +115,17 @@ fn image_layers_are_analysed_too() {
         .iter()
         .find(|f| f["rule_id"] == "heuristics.obfuscated-exec")
         .unwrap_or_else(|| panic!("no obfuscated-exec finding: {findings:#?}"));
-    assert!(obf["path"].as_str().unwrap().ends_with("helpfulutils/core.py"));
+    assert!(obf["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("helpfulutils/core.py"));
     assert_eq!(obf["layer"]["index"], 0);
     assert!(
-        !v["warnings"].as_array().unwrap().iter().any(|w| w["message"]
-            .as_str()
+        !v["warnings"]
+            .as_array()
             .unwrap()
-            .contains("not analysed")),
+            .iter()
+            .any(|w| w["message"].as_str().unwrap().contains("not analysed")),
         "{:#?}",
         v["warnings"]
     );

@@ -38,7 +38,10 @@ fn incident1_image_is_stopped_with_findings_for_both_packages() {
         .expect("installed jeIlyfish");
     assert_eq!(pkg["normalized"], "jeilyfish");
     assert_eq!(pkg["purl"], "pkg:pypi/jeilyfish@0.5.1");
-    assert!(pkg["layer"]["created_by"].as_str().unwrap().contains("pip install python3-dateutil"));
+    assert!(pkg["layer"]["created_by"]
+        .as_str()
+        .unwrap()
+        .contains("pip install python3-dateutil"));
     // The `RUN pip install python3-dateutil` history step names the package, with its layer.
     let declared = j["packages"]
         .as_array()
@@ -81,8 +84,12 @@ fn clean_image_passes() {
     let j = r.json();
     assert_eq!(j["final_action"], "GO");
     assert!(findings(&j).is_empty());
-    let names: Vec<&str> =
-        j["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = j["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     for want in ["jellyfish", "python-dateutil", "six", "pip", "setuptools"] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
@@ -98,7 +105,10 @@ fn oci_layout_and_archive_are_scanned_like_docker_archives() {
     assert_eq!(r.json()["target"]["kind"], "oci-layout");
     let archive = dir.path().join("oci.tar");
     incident1_image().write_oci_archive(&archive).unwrap();
-    let r = run(pyward().arg("scan").arg(&archive).args(["--format", "json"]));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(&archive)
+        .args(["--format", "json"]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert_eq!(r.json()["target"]["kind"], "oci-archive");
 }
@@ -110,7 +120,10 @@ fn a_package_removed_by_a_whiteout_is_not_reported() {
     let di = jeilyfish.dist_info();
     let img = ImageBuilder::new()
         .tag("whiteout:1")
-        .layer(pyward_testkit::demo::installed_layer(sp, &[&jeilyfish]).created_by("RUN pip install jeIlyfish"))
+        .layer(
+            pyward_testkit::demo::installed_layer(sp, &[&jeilyfish])
+                .created_by("RUN pip install jeIlyfish"),
+        )
         .layer(
             Layer::new()
                 .created_by("RUN pip uninstall -y jeIlyfish")
@@ -123,12 +136,18 @@ fn a_package_removed_by_a_whiteout_is_not_reported() {
     let r = run(pyward().arg("scan").arg(&path).args(["--format", "json"]));
     let j = r.json();
     assert!(
-        !j["packages"].as_array().unwrap().iter().any(|p| p["source"]["type"] == "installed"),
+        !j["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["source"]["type"] == "installed"),
         "whited-out package still reported: {}",
         r.stdout
     );
     // The history still says it was installed: that evidence stays (RUN pip install jeIlyfish).
-    assert!(findings(&j).iter().any(|f| f["package"]["name"] == "jeIlyfish"));
+    assert!(findings(&j)
+        .iter()
+        .any(|f| f["package"]["name"] == "jeIlyfish"));
 }
 
 #[test]
@@ -137,18 +156,34 @@ fn sarif_and_cyclonedx_outputs_go_to_the_output_file_only() {
     let img = dir.path().join("image.tar");
     incident1_image().write_docker_archive(&img).unwrap();
     let sarif = dir.path().join("out.sarif");
-    let r = run(pyward().arg("scan").arg(&img).args(["--format", "sarif", "-o"]).arg(&sarif));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(&img)
+        .args(["--format", "sarif", "-o"])
+        .arg(&sarif));
     assert_eq!(r.code, 1);
-    assert!(r.stdout.is_empty(), "stdout must be empty with -o: {}", r.stdout);
+    assert!(
+        r.stdout.is_empty(),
+        "stdout must be empty with -o: {}",
+        r.stdout
+    );
     let s: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
     assert_eq!(s["version"], "2.1.0");
     assert!(!s["runs"][0]["results"].as_array().unwrap().is_empty());
     let cdx = dir.path().join("bom.json");
-    let r = run(pyward().arg("scan").arg(&img).args(["--format", "cyclonedx", "-o"]).arg(&cdx));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(&img)
+        .args(["--format", "cyclonedx", "-o"])
+        .arg(&cdx));
     assert_eq!(r.code, 1);
     let c: Value = serde_json::from_slice(&std::fs::read(&cdx).unwrap()).unwrap();
     assert_eq!(c["specVersion"], "1.5");
-    assert!(c["components"].as_array().unwrap().iter().any(|c| c["purl"] == "pkg:pypi/jeilyfish@0.5.1"));
+    assert!(c["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["purl"] == "pkg:pypi/jeilyfish@0.5.1"));
     assert!(!c["vulnerabilities"].as_array().unwrap().is_empty());
     let mut entries: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -169,13 +204,24 @@ fn real_venv_with_real_pip() {
     let venv_dir = dir.path().join("venv");
     let py = venv(&venv_dir);
     let st = std::process::Command::new(&py)
-        .args(["-m", "pip", "install", "--no-index", "--no-deps", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--no-index",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg(&w1)
         .arg(&w2)
         .status()
         .unwrap();
     assert!(st.success());
-    let r = run(pyward().arg("scan").arg(&venv_dir).args(["--format", "json"]));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(&venv_dir)
+        .args(["--format", "json"]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let j = r.json();
     let pkg = j["packages"]
@@ -185,9 +231,14 @@ fn real_venv_with_real_pip() {
         .find(|p| p["name"] == "jeIlyfish")
         .expect("jeIlyfish installed by pip");
     assert_eq!(pkg["version"], "0.5.1");
-    assert!(site_packages(&venv_dir).join("jeIlyfish/_jellyfish.py").exists());
+    assert!(site_packages(&venv_dir)
+        .join("jeIlyfish/_jellyfish.py")
+        .exists());
     // The same venv scanned from its site-packages only.
-    let r = run(pyward().arg("scan").arg(site_packages(&venv_dir)).args(["--format", "json"]));
+    let r = run(pyward()
+        .arg("scan")
+        .arg(site_packages(&venv_dir))
+        .args(["--format", "json"]));
     assert_eq!(r.code, 1);
 }
 

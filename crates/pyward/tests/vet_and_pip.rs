@@ -13,7 +13,11 @@ fn vet_python3_dateutil_is_blocked_and_names_the_imitated_package() {
     let j = r.json();
     assert_eq!(j["final_action"], "STOP");
     let text = r.stdout.to_lowercase();
-    assert!(text.contains("python-dateutil"), "imitated package not named: {}", r.stdout);
+    assert!(
+        text.contains("python-dateutil"),
+        "imitated package not named: {}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -53,8 +57,15 @@ fn scan_requirements_file_with_jeilyfish_exits_1() {
 fn vet_requirements_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("base.txt"), "python3-dateutil\n").unwrap();
-    std::fs::write(dir.path().join("requirements.txt"), "-r base.txt\nrequests\n").unwrap();
-    let r = run(pyward().arg("vet").arg("-r").arg(dir.path().join("requirements.txt")));
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        "-r base.txt\nrequests\n",
+    )
+    .unwrap();
+    let r = run(pyward()
+        .arg("vet")
+        .arg("-r")
+        .arg(dir.path().join("requirements.txt")));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("python3-dateutil"), "{}", r.stdout);
 }
@@ -63,7 +74,11 @@ fn vet_requirements_file() {
 fn missing_target_is_an_input_error() {
     let r = run(pyward().args(["scan", "/nonexistent/pyward-test-target"]));
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("/nonexistent/pyward-test-target"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/nonexistent/pyward-test-target"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// A local index with the incident's wheels plus an innocent-looking package that pulls in
@@ -84,7 +99,9 @@ fn installed(site: &std::path::Path) -> Vec<String> {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().to_lowercase())
-        .filter(|n| n.ends_with(".dist-info") && !n.starts_with("pip-") && !n.starts_with("setuptools-"))
+        .filter(|n| {
+            n.ends_with(".dist-info") && !n.starts_with("pip-") && !n.starts_with("setuptools-")
+        })
         .collect()
 }
 
@@ -93,11 +110,12 @@ fn pip_install_refuses_python3_dateutil_before_anything_is_installed() {
     let dir = tempfile::tempdir().unwrap();
     let url = index(&dir.path().join("index"));
     let py = venv(&dir.path().join("venv"));
-    let r = run(pyward()
-        .arg("pip")
-        .arg("--python")
-        .arg(&py)
-        .args(["install", "--index-url", &url, "python3-dateutil"]));
+    let r = run(pyward().arg("pip").arg("--python").arg(&py).args([
+        "install",
+        "--index-url",
+        &url,
+        "python3-dateutil",
+    ]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("refusing"), "{}", r.stderr);
     assert!(installed(&site_packages(&dir.path().join("venv"))).is_empty());
@@ -108,11 +126,12 @@ fn pip_install_catches_a_malicious_transitive_dependency() {
     let dir = tempfile::tempdir().unwrap();
     let url = index(&dir.path().join("index"));
     let py = venv(&dir.path().join("venv"));
-    let r = run(pyward()
-        .arg("pip")
-        .arg("--python")
-        .arg(&py)
-        .args(["install", "--index-url", &url, "acme-report-kit"]));
+    let r = run(pyward().arg("pip").arg("--python").arg(&py).args([
+        "install",
+        "--index-url",
+        &url,
+        "acme-report-kit",
+    ]));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("jeIlyfish"), "{}", r.stdout);
     assert!(r.stderr.contains("refusing to install"), "{}", r.stderr);
@@ -124,12 +143,16 @@ fn pip_install_of_a_clean_package_installs_it() {
     let dir = tempfile::tempdir().unwrap();
     let url = index(&dir.path().join("index"));
     let py = venv(&dir.path().join("venv"));
-    let r = run(pyward()
-        .arg("pip")
-        .arg("--python")
-        .arg(&py)
-        .args(["install", "--index-url", &url, "acme-clean-kit"]));
+    let r = run(pyward().arg("pip").arg("--python").arg(&py).args([
+        "install",
+        "--index-url",
+        &url,
+        "acme-clean-kit",
+    ]));
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let got = installed(&site_packages(&dir.path().join("venv")));
-    assert!(got.iter().any(|n| n.starts_with("acme_clean_kit-1.0.0")), "{got:?}");
+    assert!(
+        got.iter().any(|n| n.starts_with("acme_clean_kit-1.0.0")),
+        "{got:?}"
+    );
 }

@@ -407,7 +407,10 @@ fn scan_tar<R: Read>(
     // Read to the end so the digest covers the whole stream (tar padding, trailing frames).
     let mut guard = archive.into_inner();
     io::copy(&mut guard, &mut io::sink()).map_err(fail)?;
-    Ok((out, format!("sha256:{}", hex::encode(guard.hash.finalize()))))
+    Ok((
+        out,
+        format!("sha256:{}", hex::encode(guard.hash.finalize())),
+    ))
 }
 
 /// Record one tar entry of a layer.

@@ -631,7 +631,12 @@ pub fn open(
         }
         removed_entries.push(e);
     }
-    let removed = MemTree::from_parts(display.clone(), removed_entries, removed_contents, layers.clone());
+    let removed = MemTree::from_parts(
+        display.clone(),
+        removed_entries,
+        removed_contents,
+        layers.clone(),
+    );
 
     let cfg = config.config.clone().unwrap_or_default();
     let meta = ImageMeta {
@@ -659,7 +664,11 @@ pub fn open(
             .into_iter()
             .collect::<BTreeMap<_, _>>(),
     };
-    Ok(Image { tree, meta, removed })
+    Ok(Image {
+        tree,
+        meta,
+        removed,
+    })
 }
 
 /// `^/bin/sh -c #\(nop\) +(.*)`, as anchore-engine's `_infer_dockerfile` matches it (Python

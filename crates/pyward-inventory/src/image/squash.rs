@@ -130,12 +130,19 @@ mod tests {
             ..Default::default()
         };
         let (entries, _, removed) = squash(vec![l0, l1, l2]);
-        let mut gone: Vec<(&str, Option<usize>)> =
-            removed.iter().map(|(e, _)| (e.path.as_str(), e.layer)).collect();
+        let mut gone: Vec<(&str, Option<usize>)> = removed
+            .iter()
+            .map(|(e, _)| (e.path.as_str(), e.layer))
+            .collect();
         gone.sort();
         assert_eq!(
             gone,
-            vec![("/a/new", Some(1)), ("/a/x", Some(0)), ("/a/y", Some(0)), ("/b/z", Some(0))]
+            vec![
+                ("/a/new", Some(1)),
+                ("/a/x", Some(0)),
+                ("/a/y", Some(0)),
+                ("/b/z", Some(0))
+            ]
         );
         let got: Vec<(&str, Option<usize>)> =
             entries.iter().map(|e| (e.path.as_str(), e.layer)).collect();

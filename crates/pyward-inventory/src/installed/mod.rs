@@ -561,7 +561,9 @@ mod tests {
         assert!(inside_metadata_folder(
             "/sp/bleach-6.4.0.dist-info/licenses/bleach/_vendor/html5lib-1.1.dist-info"
         ));
-        assert!(!inside_metadata_folder("/sp/bleach/_vendor/html5lib-1.1.dist-info"));
+        assert!(!inside_metadata_folder(
+            "/sp/bleach/_vendor/html5lib-1.1.dist-info"
+        ));
         assert!(!inside_metadata_folder("/sp/six-1.16.0.dist-info"));
     }
 

@@ -67,7 +67,10 @@ pub fn build_report(
 ) -> ScanReport {
     let mut report = ScanReport {
         schema_version: REPORT_SCHEMA_VERSION.to_string(),
-        tool: Tool { name: "pyward".into(), version: env!("CARGO_PKG_VERSION").into() },
+        tool: Tool {
+            name: "pyward".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        },
         target,
         final_action: pyward_core::Action::Go,
         image,

@@ -78,13 +78,23 @@ pub fn run(args: PipArgs) -> anyhow::Result<u8> {
     let work = tempfile::tempdir().context("cannot create a temporary folder")?;
     let report_path = work.path().join("pip-report.json");
     let mut dry = Command::new(&args.python);
-    dry.args(["-m", "pip", "install", "--dry-run", "--quiet", "--disable-pip-version-check"])
-        .arg("--report")
-        .arg(&report_path);
+    dry.args([
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--quiet",
+        "--disable-pip-version-check",
+    ])
+    .arg("--report")
+    .arg(&report_path);
     if !args.allow_build {
         dry.arg("--only-binary=:all:");
     }
-    dry.args(install_args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+    dry.args(install_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     let out = dry
         .output()
         .with_context(|| format!("cannot run {} -m pip", args.python.display()))?;
@@ -114,9 +124,10 @@ pub fn run(args: PipArgs) -> anyhow::Result<u8> {
                 Some(item.metadata.version.clone()),
                 PackageSource::Declared(DeclaredKind::CommandLine),
                 Location::new(
-                    item.download_info.as_ref().map(|d| d.url.clone()).unwrap_or_else(|| {
-                        "pip resolution".into()
-                    }),
+                    item.download_info
+                        .as_ref()
+                        .map(|d| d.url.clone())
+                        .unwrap_or_else(|| "pip resolution".into()),
                 ),
             );
             p.requires = item.metadata.requires_dist.clone();
@@ -162,8 +173,15 @@ pub fn run(args: PipArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn report_for(name: &str, packages: Vec<Package>, findings: Vec<pyward_core::Finding>) -> ScanReport {
-    let target = Target { kind: TargetKind::Specs, name: name.into() };
+fn report_for(
+    name: &str,
+    packages: Vec<Package>,
+    findings: Vec<pyward_core::Finding>,
+) -> ScanReport {
+    let target = Target {
+        kind: TargetKind::Specs,
+        name: name.into(),
+    };
     build_report(target, packages, findings, Vec::new(), None, 0)
 }
 
@@ -176,12 +194,45 @@ fn read_pip_report(path: &Path) -> anyhow::Result<PipReport> {
 
 /// Options of `pip install` that take a value (so the value is not mistaken for a package).
 const OPTIONS_WITH_VALUE: &[&str] = &[
-    "-c", "--constraint", "-e", "--editable", "-t", "--target", "--platform", "--python-version",
-    "--implementation", "--abi", "--root", "--prefix", "--src", "--upgrade-strategy", "-i",
-    "--index-url", "--extra-index-url", "-f", "--find-links", "--global-option", "--config-settings",
-    "-C", "--no-binary", "--only-binary", "--progress-bar", "--log", "--proxy", "--retries",
-    "--timeout", "--exists-action", "--trusted-host", "--cert", "--client-cert", "--cache-dir",
-    "--report", "--python", "--keyring-provider", "--root-user-action", "--group",
+    "-c",
+    "--constraint",
+    "-e",
+    "--editable",
+    "-t",
+    "--target",
+    "--platform",
+    "--python-version",
+    "--implementation",
+    "--abi",
+    "--root",
+    "--prefix",
+    "--src",
+    "--upgrade-strategy",
+    "-i",
+    "--index-url",
+    "--extra-index-url",
+    "-f",
+    "--find-links",
+    "--global-option",
+    "--config-settings",
+    "-C",
+    "--no-binary",
+    "--only-binary",
+    "--progress-bar",
+    "--log",
+    "--proxy",
+    "--retries",
+    "--timeout",
+    "--exists-action",
+    "--trusted-host",
+    "--cert",
+    "--client-cert",
+    "--cache-dir",
+    "--report",
+    "--python",
+    "--keyring-provider",
+    "--root-user-action",
+    "--group",
 ];
 
 /// Packages named directly on a `pip install` command line: positional specs and `-r` files.
@@ -204,7 +255,10 @@ fn direct_requirements(args: &[String]) -> anyhow::Result<Vec<Package>> {
                 .with_context(|| format!("cannot read requirements file {file}"))?;
             let tree_path = format!(
                 "/{}",
-                Path::new(&file).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+                Path::new(&file)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
             );
             out.extend(pyward_inventory::declared::catalog_as(
                 &tree,
@@ -221,9 +275,10 @@ fn direct_requirements(args: &[String]) -> anyhow::Result<Vec<Package>> {
         } else if looks_like_path_or_url(arg) {
             // Local archives and URLs are resolved by pip and vetted in step 3.
         } else {
-            out.push(package_from_spec(arg).with_context(|| {
-                format!("`{arg}` is not a valid requirement (PEP 508)")
-            })?);
+            out.push(
+                package_from_spec(arg)
+                    .with_context(|| format!("`{arg}` is not a valid requirement (PEP 508)"))?,
+            );
         }
     }
     for w in warnings {

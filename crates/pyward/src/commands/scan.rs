@@ -137,7 +137,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     let files_scanned = inv.tree.entries().len() as u64;
     drop(files);
     if analyze {
-        progress.stage(format!("analysing the code of {} packages", inv.packages.len()));
+        progress.stage(format!(
+            "analysing the code of {} packages",
+            inv.packages.len()
+        ));
         let (found, notes) =
             pyward_analyze::analyze_packages(inv.tree.as_ref(), &inv.packages, &analyze_opts);
         analyzer_findings.extend(found);

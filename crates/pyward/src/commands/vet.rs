@@ -12,7 +12,10 @@ pub fn run(args: VetArgs) -> anyhow::Result<u8> {
     let mut warnings = Vec::new();
     for (i, spec) in args.specs.iter().enumerate() {
         packages.push(package_from_spec(spec).with_context(|| {
-            format!("argument {}: `{spec}` is not a valid requirement (PEP 508)", i + 1)
+            format!(
+                "argument {}: `{spec}` is not a valid requirement (PEP 508)",
+                i + 1
+            )
         })?);
     }
     for file in &args.requirements {
@@ -20,7 +23,9 @@ pub fn run(args: VetArgs) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot read {}", file.display()))?;
         let tree_path = format!(
             "/{}",
-            file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         );
         // Whatever its name, a file given with -r is read as a requirements file, as pip does.
         let found = pyward_inventory::declared::catalog_as(
@@ -30,14 +35,24 @@ pub fn run(args: VetArgs) -> anyhow::Result<u8> {
             &mut warnings,
         );
         if found.is_empty() {
-            warnings.push(Warning::new(file.display().to_string(), "no requirements found"));
+            warnings.push(Warning::new(
+                file.display().to_string(),
+                "no requirements found",
+            ));
         }
         packages.extend(found);
     }
     let findings = checkers.check(&packages, &[]);
     let mut names: Vec<String> = args.specs.clone();
-    names.extend(args.requirements.iter().map(|p| format!("-r {}", p.display())));
-    let target = Target { kind: TargetKind::Specs, name: names.join(" ") };
+    names.extend(
+        args.requirements
+            .iter()
+            .map(|p| format!("-r {}", p.display())),
+    );
+    let target = Target {
+        kind: TargetKind::Specs,
+        name: names.join(" "),
+    };
     let report = build_report(target, packages, findings, warnings, None, 0);
     output::emit(&report, &args.output)?;
     Ok(exit_code(&report))
@@ -50,7 +65,8 @@ pub fn package_from_spec(spec: &str) -> anyhow::Result<Package> {
     let (version, specifier) = match &req.version_or_url {
         Some(pep508_rs::VersionOrUrl::VersionSpecifier(specs)) => {
             let pinned = specs.iter().find_map(|s| {
-                (*s.operator() == pep508_rs::pep440_rs::Operator::Equal).then(|| s.version().to_string())
+                (*s.operator() == pep508_rs::pep440_rs::Operator::Equal)
+                    .then(|| s.version().to_string())
             });
             (pinned, Some(specs.to_string()))
         }
