@@ -21,6 +21,7 @@ fn opts(root: &Path) -> AuditOptions {
         allow_remote_probe: false,
         probe_running: false,
         env: BTreeMap::new(),
+        since_days: 7,
     }
 }
 

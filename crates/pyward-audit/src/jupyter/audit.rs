@@ -4,6 +4,7 @@ use super::checks::{self, attack, finding, Context};
 use super::config::{self, ConfigLoader, Effective};
 use super::fsutil;
 use super::host::{self, Home, User};
+use super::indicators;
 use super::people;
 use super::probe::{self, ProbeResult, Target, Verdict};
 use super::servers::{self, RuntimeServer, ServerProcess};
@@ -11,6 +12,9 @@ use pyward_core::{Finding, Severity, Warning};
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+
+/// Default look-back for recently modified, encrypted-looking files.
+pub const DEFAULT_SINCE_DAYS: u32 = 7;
 
 /// What to audit.
 #[derive(Debug, Clone)]
@@ -28,6 +32,8 @@ pub struct AuditOptions {
     /// The environment that matters (`JUPYTER_CONFIG_DIR`, `JUPYTER_RUNTIME_DIR`,
     /// `JUPYTER_DATA_DIR`, `JUPYTER_TOKEN`, `JUPYTER_TOKEN_FILE`).
     pub env: BTreeMap<String, String>,
+    /// Files modified within this many days are checked for encrypted-looking content.
+    pub since_days: u32,
 }
 
 impl AuditOptions {
@@ -43,6 +49,7 @@ impl AuditOptions {
             allow_remote_probe: false,
             probe_running: true,
             env,
+            since_days: DEFAULT_SINCE_DAYS,
         }
     }
 }
@@ -121,15 +128,21 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditResult, AuditError> {
         .map(|p| fsutil::under(root, p))
         .collect();
     let mut profiles: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    // The home of each profile (for `~` in root_dir), in step with `profiles`.
+    let mut profile_homes: Vec<Option<PathBuf>> = Vec::new();
+    // Notebook roots found (folder under `root`, what configures it).
+    let mut nb_roots: Vec<(PathBuf, String)> = Vec::new();
     if let Some(d) = opts.env.get("JUPYTER_CONFIG_DIR").filter(|d| !d.is_empty()) {
         let mut dirs = vec![PathBuf::from(d)];
         dirs.extend(system.iter().cloned());
         profiles.push((format!("JUPYTER_CONFIG_DIR={d}"), dirs));
+        profile_homes.push(None);
     }
     for h in &homes {
         let mut dirs = vec![h.path.join(".jupyter"), h.path.join(".local/etc/jupyter")];
         dirs.extend(system.iter().cloned());
         profiles.push((home_label(root, h), dirs));
+        profile_homes.push(Some(h.path.clone()));
     }
     for p in host::python_prefixes(root, &homes) {
         let d = p.join("etc/jupyter");
@@ -140,16 +153,25 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditResult, AuditError> {
                 format!("Python environment {}", host_path(root, &p).display()),
                 dirs,
             ));
+            profile_homes.push(None);
         }
     }
     profiles.push(("system configuration".into(), system.clone()));
+    profile_homes.push(None);
     let mut extra_loader = ConfigLoader::new(Path::new("/"));
-    for (label, dirs) in profiles.iter().take(512) {
+    for ((label, dirs), home) in profiles.iter().zip(profile_homes.iter()).take(512) {
         let mut eff = if label.starts_with("JUPYTER_CONFIG_DIR") {
             extra_loader.effective(label, dirs)
         } else {
             loader.effective(label, dirs)
         };
+        if let Some(d) = eff
+            .root_dir()
+            .and_then(|s| s.value.as_str())
+            .and_then(|v| indicators::resolve_root_dir(root, v, home.as_deref()))
+        {
+            nb_roots.push((d, format!("root_dir of {label}")));
+        }
         eff.env_token = config::env_token(&opts.env, None);
         let exposure = eff.exposed().map(|s| {
             (
@@ -181,6 +203,17 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditResult, AuditError> {
     };
     for p in &r.processes {
         let eff = process_effective(p, &host_users, &mut proc_loader);
+        // Process paths are host paths: scanned only when the host itself is audited.
+        if root == Path::new("/") {
+            let home = p.env.get("HOME").map(PathBuf::from);
+            if let Some(d) = eff
+                .root_dir()
+                .and_then(|s| s.value.as_str())
+                .and_then(|v| indicators::resolve_root_dir(root, v, home.as_deref()))
+            {
+                nb_roots.push((d, format!("root_dir of running server, process {}", p.pid)));
+            }
+        }
         let exposure = p
             .listeners
             .iter()
@@ -267,6 +300,20 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditResult, AuditError> {
         runtime_checks(s, opts.proc_dir.as_deref(), &mut r.findings);
     }
     inventory_servers(&r.processes, &r.runtime, &host_users, &mut r.findings);
+    for s in &r.runtime {
+        // Runtime files read from outside the audited root describe the live host.
+        let in_root = s.file.starts_with(root);
+        if !in_root && root != Path::new("/") {
+            continue;
+        }
+        if let Some(d) = s
+            .root_dir
+            .as_deref()
+            .and_then(|v| indicators::resolve_root_dir(root, v, None))
+        {
+            nb_roots.push((d, format!("root_dir of server in {}", s.file.display())));
+        }
+    }
 
     // 3. live probes
     let mut probe_targets = targets;
@@ -306,7 +353,21 @@ pub fn audit(opts: &AuditOptions) -> Result<AuditResult, AuditError> {
     // 4. people and keys
     people_findings(root, &users, &homes, &mut r);
     // 5. indicators and backups
-    indicators(root, &mut r.findings);
+    let owned =
+        indicators::Ownership::load(root, &host::python_prefixes(root, &homes), &mut r.warnings);
+    indicators(root, &owned, &mut r.findings);
+    let now = std::time::SystemTime::now();
+    for (d, subject) in indicators::dedup_roots(nb_roots) {
+        indicators::notebook_root(
+            root,
+            &d,
+            &subject,
+            &owned,
+            opts.since_days,
+            now,
+            &mut r.findings,
+        );
+    }
     if let Some(f) = backup_advice(root, &homes) {
         r.findings.push(f);
     }
@@ -756,8 +817,8 @@ fn people_findings(root: &Path, users: &[User], homes: &[Home], r: &mut AuditRes
 }
 
 /// Incident indicators: the marker file and the encryptor script names in /tmp and /dev/shm,
-/// plus executables dropped there.
-fn indicators(root: &Path, out: &mut Vec<Finding>) {
+/// plus executables and scripts dropped there that no package owns.
+fn indicators(root: &Path, owned: &indicators::Ownership, out: &mut Vec<Finding>) {
     let marker = fsutil::under(root, "/tmp/f1gl6i6z");
     if marker.symlink_metadata().is_ok() {
         let mut f = finding(
@@ -771,33 +832,7 @@ fn indicators(root: &Path, out: &mut Vec<Finding>) {
             "isolate the host, preserve evidence, and rebuild from a known-good image",
         ));
     }
-    for d in ["/tmp", "/dev/shm"] {
-        for p in fsutil::list_dir(root, &fsutil::under(root, d), 2000) {
-            let Ok(m) = p.symlink_metadata() else {
-                continue;
-            };
-            if !m.is_file() {
-                continue;
-            }
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let (sev, msg) = if name == "ct.py" || name == "cpt.py" {
-                (
-                    Severity::High,
-                    format!("{name} in {d}: the file name of the Jupyter ransomware encryptor"),
-                )
-            } else if m.permissions().mode() & 0o111 != 0 {
-                (Severity::Medium, format!("executable file {name} in {d}: dropped tools (e.g. nano in the Jupyter ransomware attack) live here"))
-            } else {
-                continue;
-            };
-            let mut f = finding("ioc.dropped-executable", sev, msg);
-            f.path = Some(p.display().to_string());
-            out.push(f.with_mitre([attack::INGRESS_TOOL_TRANSFER, attack::FILE_DELETION]));
-        }
-    }
+    indicators::dropped_files(root, owned, out);
 }
 
 /// Backup tools and configurations looked for (host paths); `~/.config/<x>` is checked per home.

@@ -5,6 +5,7 @@ pub mod checks;
 pub mod config;
 pub mod fsutil;
 pub mod host;
+pub mod indicators;
 pub mod people;
 pub mod probe;
 pub mod pyconfig;

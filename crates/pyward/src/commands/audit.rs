@@ -35,6 +35,9 @@ pub struct JupyterArgs {
     /// Do not probe the running servers found (only the --url ones).
     #[arg(long)]
     pub no_probe: bool,
+    /// Look for encrypted-looking files modified in the last N days in the notebook roots.
+    #[arg(long, value_name = "N", default_value_t = jupyter::audit::DEFAULT_SINCE_DAYS)]
+    pub since_days: u32,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -54,6 +57,7 @@ fn run_jupyter(args: JupyterArgs) -> anyhow::Result<u8> {
     opts.urls = args.url.clone();
     opts.allow_remote_probe = args.allow_remote_probe;
     opts.probe_running = !args.no_probe;
+    opts.since_days = args.since_days;
     if args.no_proc {
         opts.proc_dir = None;
     }
