@@ -1229,7 +1229,7 @@ fn fire(
                 }
             }
         }
-        Check::Typosquat { min } => {
+        Check::Typosquat { min, below } => {
             for (i, f) in input.findings.iter().enumerate() {
                 if f.rule_id != "names.typosquat" {
                     continue;
@@ -1240,7 +1240,7 @@ fn fire(
                     .find(|e| e.key == "confidence")
                     .and_then(|e| Confidence::parse(&e.value))
                     .unwrap_or(Confidence::Low);
-                if conf >= *min {
+                if conf >= *min && below.is_none_or(|b| conf < b) {
                     decided[i] = true;
                     out.push(analyzer_fired(f));
                 }

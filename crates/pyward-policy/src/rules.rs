@@ -241,8 +241,12 @@ pub const TRIGGERS: &[TriggerSpec] = &[
     TriggerSpec {
         gate: "typosquat",
         trigger: "name",
-        params: &[p("min_confidence", Kind::Enum(CONFIDENCE), false)],
-        description: "pyward names: a package name imitates a popular one, at least this confident",
+        params: &[
+            p("min_confidence", Kind::Enum(CONFIDENCE), false),
+            p("max_confidence", Kind::Enum(CONFIDENCE), false),
+        ],
+        description: "pyward names: a package name imitates a popular one, at least min_confidence \
+                      and below max_confidence",
     },
     TriggerSpec {
         gate: "heuristics",
@@ -446,6 +450,8 @@ pub enum Check {
     },
     Typosquat {
         min: Confidence,
+        /// Exclusive upper bound, so confidence bands of several rules do not overlap.
+        below: Option<Confidence>,
     },
     Heuristics {
         min_score: Option<f64>,
@@ -671,6 +677,7 @@ pub fn compile(
             min: get("min_confidence")
                 .and_then(Confidence::parse)
                 .unwrap_or(Confidence::Medium),
+            below: get("max_confidence").and_then(Confidence::parse),
         },
         ("heuristics", "score") => {
             let num = |name: &str| -> Result<Option<f64>, (String, String)> {

@@ -42,6 +42,16 @@ fn incident1_image_is_stopped_with_findings_for_both_packages() {
         .as_str()
         .unwrap()
         .contains("pip install python3-dateutil"));
+    // One typosquat finding per place found: the default policy's confidence bands don't overlap.
+    let squats = findings(&j)
+        .iter()
+        .filter(|f| {
+            f["rule_id"] == "names.typosquat"
+                && f["package"]["name"] == "jeIlyfish"
+                && f["path"] == pkg["location"]["path"]
+        })
+        .count();
+    assert_eq!(squats, 1);
     // The `RUN pip install python3-dateutil` history step names the package, with its layer.
     let declared = j["packages"]
         .as_array()
