@@ -79,7 +79,15 @@ pub struct ReplayArgs {
     /// Warn about malformed event lines and go on, instead of stopping with exit 2.
     #[arg(long)]
     pub skip_invalid: bool,
-    /// Host name written in JSON alerts (default: $FALCO_HOSTNAME, else this machine's).
+    #[command(flatten)]
+    pub alerting: AlertArgs,
+}
+
+/// What every command that turns events into alerts shares (`rules replay`, `watch`, `run`):
+/// the host name written in alerts and the threat intelligence fed into the rules.
+#[derive(Debug, Args)]
+pub struct AlertArgs {
+    /// Host name written in alerts (default: $FALCO_HOSTNAME, else this machine's).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
     /// Threat-intelligence database whose indicators feed the rules' `pyward_malicious_*`
@@ -89,6 +97,13 @@ pub struct ReplayArgs {
     /// Do not feed threat intelligence into the rules; use the rules files exactly as written.
     #[arg(long, conflicts_with = "intel_db")]
     pub no_intel: bool,
+}
+
+impl AlertArgs {
+    /// The host name to write in alerts.
+    pub fn hostname(&self) -> String {
+        self.hostname.clone().unwrap_or_else(default_hostname)
+    }
 }
 
 fn parse_priority(s: &str) -> Result<Priority, String> {
@@ -188,8 +203,8 @@ fn check(args: &CheckArgs) -> anyhow::Result<u8> {
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
     let mut ruleset = load(&args.rules);
-    if !args.no_intel && !ruleset.has_errors() {
-        if let Some(feed) = intel_feed(&ruleset, args.intel_db.as_deref())? {
+    if !args.alerting.no_intel && !ruleset.has_errors() {
+        if let Some(feed) = intel_feed(&ruleset, args.alerting.intel_db.as_deref())? {
             let mut builder = RulesetBuilder::new(LoadOptions::default());
             for f in &args.rules {
                 builder.load_file(f);
@@ -221,7 +236,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
         ..EngineOptions::default()
     };
     let engine = Engine::new(&ruleset, options).context("cannot compile the rules")?;
-    let hostname = args.hostname.clone().unwrap_or_else(default_hostname);
+    let hostname = args.alerting.hostname();
 
     let events_name = args.events.display().to_string();
     let reader: Box<dyn BufRead> = if args.events.as_os_str() == "-" {
@@ -479,11 +494,6 @@ pub(crate) fn intel_document(
     db: Option<&Path>,
 ) -> anyhow::Result<Option<(&'static str, String, String)>> {
     Ok(intel_feed(ruleset, db)?.map(|f| (INTEL_DOC_NAME, f.document, f.summary)))
-}
-
-/// For `pyward watch`/`run`: the host name written in alerts (as `replay`).
-pub(crate) fn alert_hostname() -> String {
-    default_hostname()
 }
 
 /// `$FALCO_HOSTNAME` (as Falco), else the kernel's host name, else `localhost`.

@@ -52,15 +52,8 @@ pub struct WatchOptions {
     /// Print event, alert and loss counters at the end.
     #[arg(long)]
     pub stats: bool,
-    /// Host name written in alerts (default: $FALCO_HOSTNAME, else this machine's).
-    #[arg(long, value_name = "NAME")]
-    pub hostname: Option<String>,
-    /// Threat-intelligence database feeding the rules' `pyward_malicious_*` lists.
-    #[arg(long, value_name = "PATH")]
-    pub intel_db: Option<PathBuf>,
-    /// Use the rules files exactly as written (no threat intelligence appended).
-    #[arg(long, conflicts_with = "intel_db")]
-    pub no_intel: bool,
+    #[command(flatten)]
+    pub alerting: super::rules::AlertArgs,
 }
 
 /// `pyward watch`.
@@ -103,8 +96,10 @@ fn load_rules(opts: &WatchOptions) -> anyhow::Result<Ruleset> {
         b.build()
     };
     let mut ruleset = build(None);
-    if !opts.no_intel && !ruleset.has_errors() {
-        if let Some(feed) = super::rules::intel_document(&ruleset, opts.intel_db.as_deref())? {
+    if !opts.alerting.no_intel && !ruleset.has_errors() {
+        if let Some(feed) =
+            super::rules::intel_document(&ruleset, opts.alerting.intel_db.as_deref())?
+        {
             ruleset = build(Some(&feed));
             eprintln!("{}", feed.2);
         }
@@ -190,10 +185,7 @@ impl Session {
         };
         Ok(Session {
             engine,
-            hostname: opts
-                .hostname
-                .clone()
-                .unwrap_or_else(super::rules::alert_hostname),
+            hostname: opts.alerting.hostname(),
             format: opts.format.unwrap_or(default_format),
             alerts,
             record,
