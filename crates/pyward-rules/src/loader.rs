@@ -438,6 +438,36 @@ impl RulesetBuilder {
         self.diag(Severity::Warning, c, pos, Some(code), msg);
     }
 
+    /// For an item that modifies an earlier one (`append: true`, or an `override:` mapping):
+    /// warns about the deprecated `append` form, and finds the earlier item by its index in
+    /// `existing` (an error, in Falco's words, when there is none).
+    fn modified_item(
+        &mut self,
+        c: &Ctx<'_>,
+        pos: Pos,
+        append: bool,
+        example_key: &str,
+        existing: Option<usize>,
+    ) -> Option<usize> {
+        if append {
+            self.warn(c, pos, "LOAD_DEPRECATED_ITEM", format!("'append' key is deprecated. Add an 'append' entry (e.g. '{example_key}: append') under 'override' instead."));
+        }
+        if existing.is_none() {
+            let how = if append { "'append'" } else { "'override'" };
+            let kind = c.kind;
+            let mut title = kind.to_string();
+            if let Some(first) = title.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            self.err(
+                c,
+                pos,
+                format!("{title} uses {how} key but no {kind} by that name already exists"),
+            );
+        }
+        existing
+    }
+
     /// Load a rules file. Problems (unreadable, too big, not UTF-8, bad YAML, bad
     /// items) become diagnostics of the built ruleset; loading goes on with the next file.
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> &mut Self {
@@ -867,16 +897,8 @@ impl RulesetBuilder {
         let at = Loc { file, pos };
         let _ = self.next_id();
         if append || !ov.is_empty() {
-            if append {
-                self.warn(&c, pos, "LOAD_DEPRECATED_ITEM", "'append' key is deprecated. Add an 'append' entry (e.g. 'items: append') under 'override' instead.");
-            }
-            let Some(&i) = self.list_idx.get(&name) else {
-                let how = if append { "'append'" } else { "'override'" };
-                self.err(
-                    &c,
-                    pos,
-                    format!("List uses {how} key but no list by that name already exists"),
-                );
+            let existing = self.list_idx.get(&name).copied();
+            let Some(i) = self.modified_item(&c, pos, append, "items", existing) else {
                 return;
             };
             let is_append = append || ov.iter().any(|(_, a)| *a);
@@ -954,16 +976,8 @@ impl RulesetBuilder {
         let cond_block = matches!(cond_node, Node::Scalar { block: true, .. });
         let id = self.next_id();
         if append || !ov.is_empty() {
-            if append {
-                self.warn(&c, pos, "LOAD_DEPRECATED_ITEM", "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.");
-            }
-            let Some(&i) = self.macro_idx.get(&name) else {
-                let how = if append { "'append'" } else { "'override'" };
-                self.err(
-                    &c,
-                    pos,
-                    format!("Macro uses {how} key but no macro by that name already exists"),
-                );
+            let existing = self.macro_idx.get(&name).copied();
+            let Some(i) = self.modified_item(&c, pos, append, "condition", existing) else {
                 return;
             };
             let is_append = append || ov.iter().any(|(_, a)| *a);
@@ -1264,16 +1278,8 @@ impl RulesetBuilder {
         }
 
         if append || !ov.is_empty() {
-            if append {
-                self.warn(&c, pos, "LOAD_DEPRECATED_ITEM", "'append' key is deprecated. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.");
-            }
-            let Some(&i) = self.rule_idx.get(&name) else {
-                let how = if append { "'append'" } else { "'override'" };
-                self.err(
-                    &c,
-                    pos,
-                    format!("Rule uses {how} key but no rule by that name already exists"),
-                );
+            let existing = self.rule_idx.get(&name).copied();
+            let Some(i) = self.modified_item(&c, pos, append, "condition", existing) else {
                 return;
             };
             let mut keys: Vec<(String, bool)> = ov;
