@@ -21,7 +21,7 @@ pub enum Command {
     /// Find every Python package in a folder, file, package archive or container image and check
     /// it against threat intelligence and look-alike names.
     #[command(
-        after_help = "Examples:\n  pyward scan examples/incident-1/image.tar\n  pyward scan /path/to/venv --format json -o report.json\n  pyward scan oci-layout-dir/ --image-ref myapp:1.2\n  pyward scan requirements.txt\n  pyward scan dist/pkg-1.0-py3-none-any.whl\n  pyward scan image.tar --format sarif -o pyward.sarif   # for GitHub code scanning\n  pyward scan image.tar --format cyclonedx -o sbom.json\n\nTARGET kinds: a folder (root filesystem, virtualenv, site-packages, project), a\nrequirements/pyproject/lock file or Dockerfile, a package archive (.whl, .tar.gz, .zip, .egg),\na `docker save` tarball, an OCI image layout folder or an OCI archive. Nothing in the target is\never executed, and no container engine is needed."
+        after_help = "Examples:\n  pyward scan examples/incident-1/out/image.tar   # after scripts/demo.sh\n  pyward scan /path/to/venv --format json -o report.json\n  pyward scan oci-layout-dir/ --image-ref myapp:1.2\n  pyward scan requirements.txt\n  pyward scan dist/pkg-1.0-py3-none-any.whl\n  pyward scan image.tar --format sarif -o pyward.sarif   # for GitHub code scanning\n  pyward scan image.tar --format cyclonedx -o sbom.json\n\nTARGET kinds: a folder (root filesystem, virtualenv, site-packages, project), a\nrequirements/pyproject/lock file or Dockerfile, a package archive (.whl, .tar.gz, .zip, .egg),\na `docker save` tarball, an OCI image layout folder or an OCI archive. Nothing in the target is\never executed, and no container engine is needed."
     )]
     Scan(ScanArgs),
 
