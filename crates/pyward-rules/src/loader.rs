@@ -438,6 +438,33 @@ impl RulesetBuilder {
         self.diag(Severity::Warning, c, pos, Some(code), msg);
     }
 
+    /// The name of a list, macro or rule item (its `kind` key), after checking it is there and
+    /// warning about keys that item kind does not have. `None` (with an error) when empty.
+    fn item_name(
+        &mut self,
+        file: usize,
+        item: &Node,
+        kind: &'static str,
+        known_keys: &[&str],
+    ) -> Option<String> {
+        let name = item
+            .get(kind)
+            .and_then(Node::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let c = Ctx {
+            file,
+            kind,
+            name: Some(&name),
+        };
+        if name.is_empty() {
+            self.err(&c, item.pos(), format!("Mapping for key '{kind}' is empty"));
+            return None;
+        }
+        self.unknown_keys(&c, item, known_keys);
+        Some(name)
+    }
+
     /// For an item that modifies an earlier one (`append: true`, or an `override:` mapping):
     /// warns about the deprecated `append` form, and finds the earlier item by its index in
     /// `existing` (an error, in Falco's words, when there is none).
@@ -868,19 +895,15 @@ impl RulesetBuilder {
     }
 
     fn list(&mut self, file: usize, item: &Node) {
-        let name_node = item.get("list");
-        let name = name_node.and_then(Node::as_str).unwrap_or("").to_owned();
+        let Some(name) = self.item_name(file, item, "list", LIST_KEYS) else {
+            return;
+        };
         let pos = item.pos();
         let c = Ctx {
             file,
             kind: "list",
             name: Some(&name),
         };
-        if name.is_empty() {
-            self.err(&c, pos, "Mapping for key 'list' is empty");
-            return;
-        }
-        self.unknown_keys(&c, item, LIST_KEYS);
         if !is_identifier(&name) {
             self.warn(&c, pos, "LOAD_INVALID_LIST_NAME", format!("List has an invalid name '{name}'. List names should match a regular expression: ^[a-zA-Z]+[a-zA-Z0-9_]*$"));
         }
@@ -934,22 +957,15 @@ impl RulesetBuilder {
     // ------------------------------------------------------------- macros
 
     fn macro_item(&mut self, file: usize, item: &Node) {
-        let name = item
-            .get("macro")
-            .and_then(Node::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let Some(name) = self.item_name(file, item, "macro", MACRO_KEYS) else {
+            return;
+        };
         let pos = item.pos();
         let c = Ctx {
             file,
             kind: "macro",
             name: Some(&name),
         };
-        if name.is_empty() {
-            self.err(&c, pos, "Mapping for key 'macro' is empty");
-            return;
-        }
-        self.unknown_keys(&c, item, MACRO_KEYS);
         if !is_identifier(&name) {
             self.warn(&c, pos, "LOAD_INVALID_MACRO_NAME", format!("Macro has an invalid name '{name}'. Macro names should match a regular expression: ^[a-zA-Z]+[a-zA-Z0-9_]*$"));
         }
@@ -1170,22 +1186,15 @@ impl RulesetBuilder {
     }
 
     fn rule(&mut self, file: usize, item: &Node) {
-        let name = item
-            .get("rule")
-            .and_then(Node::as_str)
-            .unwrap_or("")
-            .to_owned();
+        let Some(name) = self.item_name(file, item, "rule", RULE_KEYS) else {
+            return;
+        };
         let pos = item.pos();
         let c = Ctx {
             file,
             kind: "rule",
             name: Some(&name),
         };
-        if name.is_empty() {
-            self.err(&c, pos, "Mapping for key 'rule' is empty");
-            return;
-        }
-        self.unknown_keys(&c, item, RULE_KEYS);
         let Some((append, ov)) =
             self.overrides(&c, item, "rule", RULE_APPENDABLE, RULE_REPLACEABLE)
         else {
