@@ -1,6 +1,7 @@
 //! The catalogue of heuristic rules: id, one-line description, severity, MITRE ATT&CK ids, and
 //! whether a rule is a *threat* on its own or only a *capability* that needs company to matter.
 
+use pyward_core::mitre::techniques;
 use pyward_core::{MitreTechnique, Severity};
 
 /// One heuristic rule.
@@ -43,49 +44,31 @@ pub enum Kind {
     Capability,
 }
 
-const fn t(id: &'static str, name: &'static str) -> MitreTechnique {
-    MitreTechnique::new(id, name)
-}
-
-const T_PY: MitreTechnique = t("T1059.006", "Command and Scripting Interpreter: Python");
-const T_SUPPLY: MitreTechnique = t(
-    "T1195.002",
-    "Supply Chain Compromise: Compromise Software Supply Chain",
-);
-const T_OBF: MitreTechnique = t("T1027", "Obfuscated Files or Information");
-const T_DEOBF: MitreTechnique = t("T1140", "Deobfuscate/Decode Files or Information");
-const T_INGRESS: MitreTechnique = t("T1105", "Ingress Tool Transfer");
-const T_EXFIL: MitreTechnique = t("T1041", "Exfiltration Over C2 Channel");
-const T_KEYS: MitreTechnique = t("T1552.004", "Unsecured Credentials: Private Keys");
-const T_CREDS: MitreTechnique = t("T1552.001", "Unsecured Credentials: Credentials In Files");
-const T_WEB: MitreTechnique = t("T1071.001", "Application Layer Protocol: Web Protocols");
-const T_WEBSVC: MitreTechnique = t("T1102", "Web Service");
-const T_DISC: MitreTechnique = t("T1083", "File and Directory Discovery");
-const T_CLIP: MitreTechnique = t("T1115", "Clipboard Data");
-const T_STEGO: MitreTechnique = t(
-    "T1027.003",
-    "Obfuscated Files or Information: Steganography",
-);
-const T_HIDDEN: MitreTechnique = t("T1564.003", "Hide Artifacts: Hidden Window");
-const T_DEL: MitreTechnique = t("T1070.004", "Indicator Removal: File Deletion");
-const T_IMPACT: MitreTechnique = t("T1486", "Data Encrypted for Impact");
-const T_SHELL: MitreTechnique = t("T1059.004", "Command and Scripting Interpreter: Unix Shell");
-const T_HIJACK: MitreTechnique = t("T1496", "Resource Hijacking");
-const T_CRON: MitreTechnique = t("T1053.003", "Scheduled Task/Job: Cron");
-const T_RC: MitreTechnique = t(
-    "T1546.004",
-    "Event Triggered Execution: Unix Shell Configuration Modification",
-);
-const T_SYSTEMD: MitreTechnique = t(
-    "T1543.002",
-    "Create or Modify System Process: Systemd Service",
-);
-const T_AUTOSTART: MitreTechnique = t("T1547", "Boot or Logon Autostart Execution");
-const T_MANIP: MitreTechnique = t(
-    "T1565.002",
-    "Data Manipulation: Transmitted Data Manipulation",
-);
-const T_GEO: MitreTechnique = t("T1614", "System Location Discovery");
+// The ATT&CK techniques of the rules, from the shared catalogue in pyward-core.
+const T_PY: MitreTechnique = techniques::PYTHON;
+const T_SUPPLY: MitreTechnique = techniques::SUPPLY_CHAIN_SOFTWARE;
+const T_OBF: MitreTechnique = techniques::OBFUSCATED_FILES;
+const T_DEOBF: MitreTechnique = techniques::DEOBFUSCATE;
+const T_INGRESS: MitreTechnique = techniques::INGRESS_TOOL_TRANSFER;
+const T_EXFIL: MitreTechnique = techniques::EXFIL_C2;
+const T_KEYS: MitreTechnique = techniques::PRIVATE_KEYS;
+const T_CREDS: MitreTechnique = techniques::CREDENTIALS_IN_FILES;
+const T_WEB: MitreTechnique = techniques::WEB_PROTOCOLS;
+const T_WEBSVC: MitreTechnique = techniques::WEB_SERVICE;
+const T_DISC: MitreTechnique = techniques::FILE_DISCOVERY;
+const T_CLIP: MitreTechnique = techniques::CLIPBOARD_DATA;
+const T_STEGO: MitreTechnique = techniques::STEGANOGRAPHY;
+const T_HIDDEN: MitreTechnique = techniques::HIDDEN_WINDOW;
+const T_DEL: MitreTechnique = techniques::FILE_DELETION;
+const T_IMPACT: MitreTechnique = techniques::DATA_ENCRYPTED;
+const T_SHELL: MitreTechnique = techniques::UNIX_SHELL;
+const T_HIJACK: MitreTechnique = techniques::RESOURCE_HIJACKING;
+const T_CRON: MitreTechnique = techniques::CRON;
+const T_RC: MitreTechnique = techniques::SHELL_CONFIG_MODIFICATION;
+const T_SYSTEMD: MitreTechnique = techniques::SYSTEMD_SERVICE;
+const T_AUTOSTART: MitreTechnique = techniques::AUTOSTART;
+const T_MANIP: MitreTechnique = techniques::TRANSMITTED_DATA_MANIPULATION;
+const T_GEO: MitreTechnique = techniques::LOCATION_DISCOVERY;
 
 impl Rule {
     pub const ALL: [Rule; 25] = [

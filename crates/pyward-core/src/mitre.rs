@@ -25,7 +25,7 @@ impl MitreTechnique {
     }
 }
 
-/// Techniques used across pyward's static findings.
+/// The ATT&CK techniques pyward's findings name, in one place for every crate.
 pub mod techniques {
     use super::MitreTechnique;
 
@@ -55,4 +55,57 @@ pub mod techniques {
         MitreTechnique::new("T1204.002", "User Execution: Malicious File");
     pub const FILE_DISCOVERY: MitreTechnique =
         MitreTechnique::new("T1083", "File and Directory Discovery");
+    pub const DEOBFUSCATE: MitreTechnique =
+        MitreTechnique::new("T1140", "Deobfuscate/Decode Files or Information");
+    pub const CREDENTIALS_IN_FILES: MitreTechnique =
+        MitreTechnique::new("T1552.001", "Unsecured Credentials: Credentials In Files");
+    pub const WEB_PROTOCOLS: MitreTechnique =
+        MitreTechnique::new("T1071.001", "Application Layer Protocol: Web Protocols");
+    pub const WEB_SERVICE: MitreTechnique = MitreTechnique::new("T1102", "Web Service");
+    pub const CLIPBOARD_DATA: MitreTechnique = MitreTechnique::new("T1115", "Clipboard Data");
+    pub const STEGANOGRAPHY: MitreTechnique = MitreTechnique::new(
+        "T1027.003",
+        "Obfuscated Files or Information: Steganography",
+    );
+    pub const HIDDEN_WINDOW: MitreTechnique =
+        MitreTechnique::new("T1564.003", "Hide Artifacts: Hidden Window");
+    pub const FILE_DELETION: MitreTechnique =
+        MitreTechnique::new("T1070.004", "Indicator Removal: File Deletion");
+    pub const DATA_ENCRYPTED: MitreTechnique =
+        MitreTechnique::new("T1486", "Data Encrypted for Impact");
+    pub const UNIX_SHELL: MitreTechnique =
+        MitreTechnique::new("T1059.004", "Command and Scripting Interpreter: Unix Shell");
+    pub const RESOURCE_HIJACKING: MitreTechnique =
+        MitreTechnique::new("T1496", "Resource Hijacking");
+    pub const CRON: MitreTechnique = MitreTechnique::new("T1053.003", "Scheduled Task/Job: Cron");
+    pub const SHELL_CONFIG_MODIFICATION: MitreTechnique = MitreTechnique::new(
+        "T1546.004",
+        "Event Triggered Execution: Unix Shell Configuration Modification",
+    );
+    pub const SYSTEMD_SERVICE: MitreTechnique = MitreTechnique::new(
+        "T1543.002",
+        "Create or Modify System Process: Systemd Service",
+    );
+    pub const AUTOSTART: MitreTechnique =
+        MitreTechnique::new("T1547", "Boot or Logon Autostart Execution");
+    pub const TRANSMITTED_DATA_MANIPULATION: MitreTechnique = MitreTechnique::new(
+        "T1565.002",
+        "Data Manipulation: Transmitted Data Manipulation",
+    );
+    pub const LOCATION_DISCOVERY: MitreTechnique =
+        MitreTechnique::new("T1614", "System Location Discovery");
+    pub const EXPLOIT_PUBLIC_APP: MitreTechnique =
+        MitreTechnique::new("T1190", "Exploit Public-Facing Application");
+    pub const EXTERNAL_REMOTE_SERVICES: MitreTechnique =
+        MitreTechnique::new("T1133", "External Remote Services");
+    pub const SSH_AUTHORIZED_KEYS: MitreTechnique =
+        MitreTechnique::new("T1098.004", "Account Manipulation: SSH Authorized Keys");
+    pub const NETWORK_SNIFFING: MitreTechnique = MitreTechnique::new("T1040", "Network Sniffing");
+    pub const PASSWORD_CRACKING: MitreTechnique =
+        MitreTechnique::new("T1110.002", "Brute Force: Password Cracking");
+    pub const DRIVE_BY: MitreTechnique = MitreTechnique::new("T1189", "Drive-by Compromise");
+    pub const MUTUAL_EXCLUSION: MitreTechnique =
+        MitreTechnique::new("T1480.002", "Execution Guardrails: Mutual Exclusion");
+    pub const SSH_REMOTE_SERVICE: MitreTechnique =
+        MitreTechnique::new("T1021.004", "Remote Services: SSH");
 }

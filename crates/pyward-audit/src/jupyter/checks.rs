@@ -7,32 +7,11 @@ use std::path::PathBuf;
 
 /// ATT&CK techniques (Enterprise v18.1) used by the Jupyter audit.
 pub mod attack {
-    use pyward_core::MitreTechnique;
-    pub const EXPLOIT_PUBLIC_APP: MitreTechnique =
-        MitreTechnique::new("T1190", "Exploit Public-Facing Application");
-    pub const EXTERNAL_REMOTE_SERVICES: MitreTechnique =
-        MitreTechnique::new("T1133", "External Remote Services");
-    pub const UNIX_SHELL: MitreTechnique =
-        MitreTechnique::new("T1059.004", "Command and Scripting Interpreter: Unix Shell");
-    pub const PYTHON: MitreTechnique =
-        MitreTechnique::new("T1059.006", "Command and Scripting Interpreter: Python");
-    pub const DATA_ENCRYPTED: MitreTechnique =
-        MitreTechnique::new("T1486", "Data Encrypted for Impact");
-    pub const SSH_AUTHORIZED_KEYS: MitreTechnique =
-        MitreTechnique::new("T1098.004", "Account Manipulation: SSH Authorized Keys");
-    pub const PRIVATE_KEYS: MitreTechnique =
-        MitreTechnique::new("T1552.004", "Unsecured Credentials: Private Keys");
-    pub const NETWORK_SNIFFING: MitreTechnique = MitreTechnique::new("T1040", "Network Sniffing");
-    pub const PASSWORD_CRACKING: MitreTechnique =
-        MitreTechnique::new("T1110.002", "Brute Force: Password Cracking");
-    pub const DRIVE_BY: MitreTechnique = MitreTechnique::new("T1189", "Drive-by Compromise");
-    pub const MUTUAL_EXCLUSION: MitreTechnique =
-        MitreTechnique::new("T1480.002", "Execution Guardrails: Mutual Exclusion");
-    pub const INGRESS_TOOL_TRANSFER: MitreTechnique =
-        MitreTechnique::new("T1105", "Ingress Tool Transfer");
-    pub const FILE_DELETION: MitreTechnique =
-        MitreTechnique::new("T1070.004", "Indicator Removal: File Deletion");
-    pub const SSH: MitreTechnique = MitreTechnique::new("T1021.004", "Remote Services: SSH");
+    pub use pyward_core::mitre::techniques::{
+        DATA_ENCRYPTED, DRIVE_BY, EXPLOIT_PUBLIC_APP, EXTERNAL_REMOTE_SERVICES, FILE_DELETION,
+        INGRESS_TOOL_TRANSFER, MUTUAL_EXCLUSION, NETWORK_SNIFFING, PASSWORD_CRACKING, PRIVATE_KEYS,
+        PYTHON, SSH_AUTHORIZED_KEYS, SSH_REMOTE_SERVICE as SSH, UNIX_SHELL,
+    };
 }
 
 /// A finding of the Jupyter audit: gate `jupyter`, action from severity (high and critical
