@@ -105,8 +105,9 @@ fn installed(site: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn pip_install_refuses_python3_dateutil_before_anything_is_installed() {
+/// `pyward pip install REQ` into a fresh venv against the local index; the run and what the
+/// venv's site-packages holds afterwards (kept alive by the returned folder).
+fn pip_install_fresh(req: &str) -> (tempfile::TempDir, common::Run, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let url = index(&dir.path().join("index"));
     let py = venv(&dir.path().join("venv"));
@@ -114,43 +115,33 @@ fn pip_install_refuses_python3_dateutil_before_anything_is_installed() {
         "install",
         "--index-url",
         &url,
-        "python3-dateutil",
+        req,
     ]));
+    let got = installed(&site_packages(&dir.path().join("venv")));
+    (dir, r, got)
+}
+
+#[test]
+fn pip_install_refuses_python3_dateutil_before_anything_is_installed() {
+    let (_dir, r, got) = pip_install_fresh("python3-dateutil");
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("refusing"), "{}", r.stderr);
-    assert!(installed(&site_packages(&dir.path().join("venv"))).is_empty());
+    assert!(got.is_empty(), "{got:?}");
 }
 
 #[test]
 fn pip_install_catches_a_malicious_transitive_dependency() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = index(&dir.path().join("index"));
-    let py = venv(&dir.path().join("venv"));
-    let r = run(pyward().arg("pip").arg("--python").arg(&py).args([
-        "install",
-        "--index-url",
-        &url,
-        "acme-report-kit",
-    ]));
+    let (_dir, r, got) = pip_install_fresh("acme-report-kit");
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("jeIlyfish"), "{}", r.stdout);
     assert!(r.stderr.contains("refusing to install"), "{}", r.stderr);
-    assert!(installed(&site_packages(&dir.path().join("venv"))).is_empty());
+    assert!(got.is_empty(), "{got:?}");
 }
 
 #[test]
 fn pip_install_of_a_clean_package_installs_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = index(&dir.path().join("index"));
-    let py = venv(&dir.path().join("venv"));
-    let r = run(pyward().arg("pip").arg("--python").arg(&py).args([
-        "install",
-        "--index-url",
-        &url,
-        "acme-clean-kit",
-    ]));
+    let (_dir, r, got) = pip_install_fresh("acme-clean-kit");
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let got = installed(&site_packages(&dir.path().join("venv")));
     assert!(
         got.iter().any(|n| n.starts_with("acme_clean_kit-1.0.0")),
         "{got:?}"
