@@ -26,6 +26,9 @@ pub struct LiveSource {
     table: ProcessTable,
     conv: Converter,
     root: Option<u32>,
+    /// The followed root's exit event was read: everything its tree did before it exited
+    /// precedes it in the ring buffer.
+    root_exit_seen: bool,
 }
 
 impl LiveSource {
@@ -39,6 +42,7 @@ impl LiveSource {
             table,
             conv: Converter::new(),
             root: None,
+            root_exit_seen: false,
         })
     }
 
@@ -71,6 +75,9 @@ impl LiveSource {
             };
             let wall = self.sensor.wall_time_ns(ev.mono_ns);
             self.table.apply(&ev, wall);
+            if matches!(ev.kind, crate::raw::Kind::Exit) && Some(ev.pid) == self.root {
+                self.root_exit_seen = true;
+            }
             if let Some(root) = self.root {
                 if !self.table.in_tree(ev.pid, root) {
                     continue;
@@ -79,6 +86,11 @@ impl LiveSource {
             let out = self.conv.convert(&ev, &self.table, wall);
             return Next::Event(Box::new(out), Box::new(ev));
         }
+    }
+
+    /// Whether the followed root's exit event has been read.
+    pub fn root_exit_seen(&self) -> bool {
+        self.root_exit_seen
     }
 
     /// Current counters.

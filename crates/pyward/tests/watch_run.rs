@@ -94,10 +94,19 @@ fn run_alerts_on_ssh_key_read_and_fails_the_step() {
         stderr.contains("eBPF sensor loaded"),
         "PYWARD_BPF_TESTS=1 but the sensor did not load: {stderr}"
     );
+    // On failure, show what the recording holds for the key and for the command's processes.
+    let recorded = std::fs::read_to_string(&record).unwrap_or_default();
+    let key_str = home.key().display().to_string();
+    let evidence: Vec<&str> = recorded
+        .lines()
+        .filter(|l| l.contains(&key_str) || l.contains("\"execve\"") || l.contains("procexit"))
+        .collect();
     assert_eq!(
         o.status.code(),
         Some(1),
-        "alert at/above --fail-on → exit 1; {stderr}"
+        "alert at/above --fail-on → exit 1; {stderr}\nrecorded ({} lines), key/exec/exit events:\n{}",
+        recorded.lines().count(),
+        evidence.join("\n")
     );
     let all = alerts(&alerts_file);
     let hits = ssh_alerts_for(&all, &home.key());

@@ -353,6 +353,9 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
     })
 }
 
+/// How long `run` keeps reading events after the command exited.
+const RUN_DRAIN_CAP: Duration = Duration::from_secs(10);
+
 /// `pyward run -- CMD...`.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let ruleset = load_rules(&args.opts)?;
@@ -381,13 +384,32 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 exited = Some((st, Instant::now()));
             }
         }
-        // After the command exits, drain what is in flight, then stop.
-        if exited.is_some_and(|(_, t)| t.elapsed() > Duration::from_millis(250)) {
+        // After the command exits, drain until its exit event has been read and the queue
+        // is quiet: its last events may still sit in the ring buffer or the channel behind
+        // a busy reader, so a fixed grace time would drop them on a loaded machine. The
+        // hard cap bounds the wait when a daemonised descendant keeps producing events.
+        let since_exit = exited.map(|(_, t)| t.elapsed());
+        if since_exit.is_some_and(|d| d > RUN_DRAIN_CAP) {
+            eprintln!(
+                "pyward: the command exited {}s ago but its processes still produce events; stopping",
+                RUN_DRAIN_CAP.as_secs()
+            );
             break;
         }
         match src.next(Duration::from_millis(50)) {
             Next::Event(ev, _) => session.handle(&ev)?,
-            Next::Timeout => {}
+            Next::Timeout => {
+                // Quiet after the root's own exit event (or, should that event be lost,
+                // after a longer wait): nothing of the tree is still in flight.
+                let quiet_after = if src.root_exit_seen() {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::from_secs(2)
+                };
+                if since_exit.is_some_and(|d| d > quiet_after) {
+                    break;
+                }
+            }
             Next::Closed => break,
         }
         session.check_loss(&src);
