@@ -13,7 +13,7 @@
 use crate::tree::{clean_path, EntryKind, FileEntry, FileTree, ReadError};
 use pyward_core::{Error, Warning};
 use rayon::slice::ParallelSliceMut;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{CString, OsString};
 use std::fs::{self, Metadata};
 use std::io::Read;
@@ -463,6 +463,9 @@ struct WalkCtx<'a> {
     /// The target as the user named it, for warnings.
     display_root: &'a str,
     out: Mutex<Vec<Batch>>,
+    /// Mount points of kernel pseudo-filesystems below the root (`/proc`, `/sys`... when a
+    /// live host's `/` is scanned) → their type: listed, never descended into.
+    pseudo: HashMap<PathBuf, String>,
 }
 
 /// A folder to list: its real path and its tree path (`""` for the root).
@@ -475,10 +478,14 @@ struct DirJob {
 
 /// Walk `root` directory by directory, one rayon task per folder, and return sorted entries.
 fn walk(root: &Path, display_root: &str) -> Walk {
+    let pseudo = fs::read_to_string("/proc/self/mountinfo")
+        .map(|m| pseudo_mounts_below(&m, root))
+        .unwrap_or_default();
     let ctx = WalkCtx {
         root,
         display_root,
         out: Mutex::new(Vec::new()),
+        pseudo,
     };
     let job = DirJob {
         real: root.to_path_buf(),
@@ -581,7 +588,18 @@ fn visit<'s>(s: &rayon::Scope<'s>, ctx: &'s WalkCtx<'s>, job: DirJob) {
                     None
                 };
                 let kind = kind_of(&meta, target);
-                if kind == EntryKind::Dir {
+                let pseudo = (kind == EntryKind::Dir)
+                    .then(|| ctx.pseudo.get(&real))
+                    .flatten();
+                if let Some(fstype) = pseudo {
+                    batch.warnings.push(Warning::new(
+                        shown(&tree_path),
+                        format!(
+                            "not scanned: a mounted {fstype} pseudo-filesystem (kernel state, \
+                             not files a package installed)"
+                        ),
+                    ));
+                } else if kind == EntryKind::Dir {
                     let sub = DirJob {
                         real,
                         tree: tree_path.clone(),
@@ -605,6 +623,83 @@ fn visit<'s>(s: &rayon::Scope<'s>, ctx: &'s WalkCtx<'s>, job: DirJob) {
         .push(batch);
 }
 
+/// Kernel pseudo-filesystems: their files are kernel state (and `/proc` alone holds every
+/// process's memory map and environment), never packages, and walking them is slow.
+const PSEUDO_FS: &[&str] = &[
+    "proc",
+    "sysfs",
+    "devtmpfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "debugfs",
+    "tracefs",
+    "securityfs",
+    "pstore",
+    "bpf",
+    "configfs",
+    "fusectl",
+    "mqueue",
+    "hugetlbfs",
+    "autofs",
+    "binfmt_misc",
+    "efivarfs",
+    "selinuxfs",
+    "rpc_pipefs",
+    "nsfs",
+];
+
+/// Mount points (strictly below `root`, which is canonical) of pseudo-filesystems listed in
+/// `mountinfo` (the text of `/proc/self/mountinfo`), with their filesystem type.
+fn pseudo_mounts_below(mountinfo: &str, root: &Path) -> HashMap<PathBuf, String> {
+    let mut out = HashMap::new();
+    let mut seen = HashSet::new();
+    for line in mountinfo.lines() {
+        // "id parent maj:min root mount_point options [optional...] - fstype source super"
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mount_point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let Some(fstype) = right.split(' ').next() else {
+            continue;
+        };
+        if !PSEUDO_FS.contains(&fstype) {
+            continue;
+        }
+        let mp = PathBuf::from(unescape_mountinfo(mount_point));
+        if mp != root && mp.starts_with(root) && seen.insert(mp.clone()) {
+            out.insert(mp, fstype.to_owned());
+        }
+    }
+    out
+}
+
+/// mountinfo writes space, tab, newline and backslash in paths as `\ooo` octal escapes.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let esc = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match esc {
+            Some(d) => {
+                let v = d.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The entry kind of `lstat` metadata; `target` is the link target for symlinks.
 fn kind_of(meta: &Metadata, target: Option<String>) -> EntryKind {
     let ft = meta.file_type();
@@ -617,5 +712,54 @@ fn kind_of(meta: &Metadata, target: Option<String>) -> EntryKind {
     } else {
         // Fifos, sockets, block and character devices: listed, never opened.
         EntryKind::Special
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MOUNTINFO: &str = "\
+22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
+23 22 0:22 / /proc rw,nosuid shared:2 - proc proc rw
+24 22 0:23 / /sys rw,nosuid shared:3 - sysfs sysfs rw
+25 24 0:24 / /sys/fs/cgroup rw shared:4 - cgroup2 cgroup2 rw
+26 22 0:25 / /srv/with\\040space/proc rw - proc proc rw
+27 22 0:26 / /tmp rw shared:5 - tmpfs tmpfs rw
+28 22 0:27 / /home/u/src rw - ext4 /dev/vdb rw
+garbage line without separator
+";
+
+    #[test]
+    fn pseudo_mounts_of_a_live_root() {
+        let m = pseudo_mounts_below(MOUNTINFO, Path::new("/"));
+        assert_eq!(m.get(Path::new("/proc")).map(String::as_str), Some("proc"));
+        assert_eq!(m.get(Path::new("/sys")).map(String::as_str), Some("sysfs"));
+        assert_eq!(
+            m.get(Path::new("/sys/fs/cgroup")).map(String::as_str),
+            Some("cgroup2")
+        );
+        assert_eq!(
+            m.get(Path::new("/srv/with space/proc")).map(String::as_str),
+            Some("proc")
+        );
+        // Real filesystems (tmpfs, ext4) are walked.
+        assert!(!m.contains_key(Path::new("/tmp")));
+        assert!(!m.contains_key(Path::new("/home/u/src")));
+    }
+
+    #[test]
+    fn pseudo_mounts_only_below_the_root() {
+        let m = pseudo_mounts_below(MOUNTINFO, Path::new("/srv"));
+        assert_eq!(m.len(), 1);
+        assert!(m.contains_key(Path::new("/srv/with space/proc")));
+        // Scanning a pseudo-filesystem itself is what the user asked for: not skipped.
+        assert!(pseudo_mounts_below(MOUNTINFO, Path::new("/proc")).is_empty());
+    }
+
+    #[test]
+    fn mountinfo_escapes() {
+        assert_eq!(unescape_mountinfo("a\\040b\\011c\\134d"), "a b\tc\\d");
+        assert_eq!(unescape_mountinfo("bad\\9x\\04"), "bad\\9x\\04");
     }
 }
