@@ -648,6 +648,9 @@ impl RulesetBuilder {
             self.macro_item(file, item);
         } else if has("rule") {
             self.rule(file, item);
+        } else if has("detector") {
+            // Behavioural detector settings (drift, ransomware, self-deletion): read and
+            // checked by pyward-detect from the same files; not rules.
         } else {
             let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
             self.warn(
