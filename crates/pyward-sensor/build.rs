@@ -12,8 +12,10 @@ fn main() {
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let target_arch = match arch.as_str() {
         "x86_64" => "x86",
+        "aarch64" => "arm64",
         other => panic!(
-            "pyward-sensor: the eBPF programs support x86_64 only so far (target arch {other:?})"
+            "pyward-sensor: the eBPF programs support x86_64 and aarch64 (target arch {other:?}); \
+             vendor a vmlinux.h for it in src/bpf (see src/bpf/VMLINUX.md)"
         ),
     };
     if let Err(e) = libbpf_cargo::SkeletonBuilder::new()

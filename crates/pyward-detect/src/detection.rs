@@ -89,6 +89,11 @@ impl Detection {
         for (k, v) in &self.evidence {
             fields.insert(k.clone(), v.clone());
         }
+        // Runtime policies select detections by this field (`match: detectors: [...]`).
+        fields.insert(
+            "detect.detector".into(),
+            OutputValue::from(self.detector.as_str()),
+        );
         fields.insert(
             "detect.tree_root".into(),
             self.tree_root.map_or(OutputValue::Null, OutputValue::from),

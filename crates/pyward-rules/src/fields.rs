@@ -140,6 +140,7 @@ fn simple(name: &str) -> Option<(Kind, FieldType)> {
         "proc.is_exe_writable" => pb(ProcAttr::IsExeWritable),
         "proc.is_exe_upper_layer" => pb(ProcAttr::IsExeUpperLayer),
         "proc.is_exe_from_memfd" => pb(ProcAttr::IsExeFromMemfd),
+        "proc.exe_ino" => pu(ProcAttr::ExeIno),
         "proc.exe_ino.ctime" => Some((K::Proc(0, ProcAttr::ExeInoCtime), T::AbsTime)),
         "proc.exe_ino.mtime" => Some((K::Proc(0, ProcAttr::ExeInoMtime), T::AbsTime)),
         "proc.exe_ino.ctime_duration_proc_start" => {
@@ -164,6 +165,8 @@ fn simple(name: &str) -> Option<(Kind, FieldType)> {
         "fd.filename" => fs(FdAttr::Filename),
         "fd.l4proto" => fs(FdAttr::L4Proto),
         "fd.sockfamily" => fs(FdAttr::SockFamily),
+        "fd.ino" => Some((K::Fd(FdAttr::Ino), T::Uint)),
+        "fd.dev" => Some((K::Fd(FdAttr::Dev), T::Uint)),
         "fd.connected" => Some((K::Fd(FdAttr::Connected), T::Bool)),
         "fd.name_changed" => Some((K::Fd(FdAttr::NameChanged), T::Bool)),
         "fd.is_server" => Some((K::FdIsServer, T::Bool)),

@@ -14,6 +14,7 @@ use pyward_rules::event::replay::{
     ReplayUser,
 };
 
+use crate::fdtable::FdTable;
 use crate::proctable::{ProcInfo, ProcessTable};
 use crate::raw::{KernelEvent, Kind, SockAddr, Syscall};
 use crate::users::Users;
@@ -24,6 +25,8 @@ const AT_FDCWD: i32 = -100;
 #[derive(Debug, Default)]
 pub struct Converter {
     users: Users,
+    /// Container names and images from the runtimes' state files (container.rs).
+    containers: crate::container::MetadataCache,
 }
 
 /// Falco's rendering of open(2) flags.
@@ -135,18 +138,43 @@ fn fmt_ip(ip: IpAddr) -> String {
     ip.to_string()
 }
 
+/// Lowercase hex of captured bytes (the `data` argument and `buffer_hex`).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Falco's fd.type for a socket of this address family.
+fn socket_type(family: u64) -> &'static str {
+    match family {
+        1 => "unix",
+        2 => "ipv4",
+        10 => "ipv6",
+        16 => "netlink",
+        _ => "socket",
+    }
+}
+
 #[allow(clippy::field_reassign_with_default)] // the replay structs have private caches
 impl Converter {
     /// A converter with the host's users and groups.
     pub fn new() -> Converter {
         Converter {
             users: Users::load(),
+            ..Converter::default()
         }
     }
 
     /// A converter with given users (tests).
     pub fn with_users(users: Users) -> Converter {
-        Converter { users }
+        Converter {
+            users,
+            ..Converter::default()
+        }
     }
 
     fn process(p: &ProcInfo) -> ReplayProcess {
@@ -165,12 +193,35 @@ impl Converter {
             }
         });
         r.start_ts = p.start_ts;
+        if let Some(x) = &p.exe {
+            r.exe_ino = Some(x.ino);
+            r.exe_dev = Some(x.dev);
+            r.exe_ino_ctime = x.ctime_ns;
+            r.exe_ino_mtime = x.mtime_ns;
+            r.is_exe_writable = x.writable;
+            r.is_exe_upper_layer = x.upper_layer;
+            r.is_exe_from_memfd = Some(x.memfd);
+            r.exe_deleted = Some(x.deleted);
+        }
         r
     }
 
     /// The rules engine's view of a kernel event. Call [`ProcessTable::apply`] with the
     /// event first, so an exec already shows the new image.
     pub fn convert(&self, ev: &KernelEvent, table: &ProcessTable, wall_ns: u64) -> ReplayEvent {
+        self.convert_with_fds(ev, table, &FdTable::new(), wall_ns)
+    }
+
+    /// [`Converter::convert`], naming fds that the event carries only by number (close,
+    /// dup, and writes/reads whose path the kernel could not build) from `fds`. Call
+    /// [`FdTable::apply`] after this, so a close still shows what it closed.
+    pub fn convert_with_fds(
+        &self,
+        ev: &KernelEvent,
+        table: &ProcessTable,
+        fds: &FdTable,
+        wall_ns: u64,
+    ) -> ReplayEvent {
         let info = table.get(ev.pid);
         let mut proc = match info {
             Some(p) => Converter::process(p),
@@ -207,14 +258,20 @@ impl Converter {
             gid: Some(u64::from(ev.gid)),
             name: self.users.group(ev.gid).map(str::to_owned),
         };
+        let meta = info
+            .and_then(|p| p.container.as_ref())
+            .and_then(|c| self.containers.get(c));
         let container = info.and_then(|p| p.container.as_ref()).map(|c| {
             let mut r = ReplayContainer::default();
+            if let Some(m) = &meta {
+                m.fill(&mut r);
+            }
             r.id = Some(c.id.clone());
             r.container_type = Some(c.runtime.to_owned());
             r
         });
         let cwd = info.and_then(|p| p.cwd.as_deref());
-        let (event_type, fd, args) = self.syscall_parts(ev, cwd);
+        let (event_type, fd, args) = self.syscall_parts(ev, cwd, fds);
         let mut out = ReplayEvent::default();
         out.time = EventTime::Nanos(wall_ns);
         out.event_type = event_type;
@@ -224,8 +281,12 @@ impl Converter {
         out.user = user;
         out.group = group;
         out.container = container;
+        if let Some(m) = &meta {
+            m.fill_k8s(&mut out.k8s);
+        }
         out.fd = fd;
         out.args = args;
+        out.buffer_hex = ev.data.as_deref().map(hex);
         if out.finish().is_err() {
             // Only an empty type or a bad time can fail, and neither happens here; keep the
             // event usable anyway.
@@ -239,18 +300,28 @@ impl Converter {
         &self,
         ev: &KernelEvent,
         cwd: Option<&str>,
+        fds: &FdTable,
     ) -> (String, Option<ReplayFd>, Vec<(String, ArgValue)>) {
         let a = ev.args;
         let s1 = ev.str1.clone().unwrap_or_default();
         let s2 = ev.str2.clone().unwrap_or_default();
         let int = |v: u64| ArgValue::Int(v as i64);
         let dirfd = |v: u64| v as i32;
+        // The kernel's device and inode of the file, when it read them.
+        let (ino, dev) = if ev.file_ok {
+            (Some(ev.ino), Some(ev.dev))
+        } else {
+            (None, None)
+        };
         let file_fd = |path: String, num: i64| ReplayFd {
             num: Some(num),
             fd_type: Some("file".into()),
             name: Some(path),
+            ino,
+            dev,
             ..ReplayFd::default()
         };
+        let known_fd = |num: u64| fds.get(ev.pid, num as i32);
         let arg = |n: &str, v: ArgValue| (n.to_owned(), v);
         let sys = match ev.kind {
             Kind::Exec => {
@@ -317,6 +388,82 @@ impl Converter {
                 (Some(file_fd(p, fd_num)), v)
             }
             Syscall::Connect => connect_parts(ev),
+            Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg => {
+                let (fd, mut args) = connect_parts(ev);
+                if sys == Syscall::Sendto {
+                    args.push(arg("size", int(a[2])));
+                }
+                (fd, args)
+            }
+            Syscall::Write
+            | Syscall::Pwrite64
+            | Syscall::Writev
+            | Syscall::Pwritev
+            | Syscall::Read
+            | Syscall::Pread64
+            | Syscall::Readv
+            | Syscall::Preadv => {
+                let fdn = a[0] as i32;
+                // The kernel's path (built from the file's dentries) first, else the fd
+                // table's entry if it is this very file.
+                let mut fd = match ev.str1.as_deref() {
+                    Some(p) if !p.is_empty() => file_fd(p.to_owned(), i64::from(fdn)),
+                    _ => fds
+                        .get_checked(ev.pid, fdn, ev.ino, ev.dev)
+                        .unwrap_or_else(|| ReplayFd {
+                            num: Some(i64::from(fdn)),
+                            fd_type: Some("file".into()),
+                            ..ReplayFd::default()
+                        }),
+                };
+                fd.ino = ino.or(fd.ino);
+                fd.dev = dev.or(fd.dev);
+                let vectored = matches!(
+                    sys,
+                    Syscall::Writev | Syscall::Pwritev | Syscall::Readv | Syscall::Preadv
+                );
+                let size = if vectored { ev.ret.max(0) } else { a[2] as i64 };
+                let data = ev.data.as_deref().map(hex).unwrap_or_default();
+                (
+                    Some(fd),
+                    vec![
+                        arg("fd", ArgValue::Int(i64::from(fdn))),
+                        arg("size", ArgValue::Int(size)),
+                        arg("data", ArgValue::Str(data)),
+                    ],
+                )
+            }
+            Syscall::Socket => (
+                (ev.ret >= 0).then(|| ReplayFd {
+                    num: Some(ev.ret),
+                    fd_type: Some(socket_type(a[0]).into()),
+                    l4proto: l4_name(ev.l4proto),
+                    ..ReplayFd::default()
+                }),
+                vec![
+                    arg("domain", int(a[0])),
+                    arg("type", int(a[1] & 0xffff_ffff)),
+                    arg("proto", int(a[2] & 0xffff_ffff)),
+                ],
+            ),
+            Syscall::Dup | Syscall::Dup2 | Syscall::Dup3 => {
+                let mut v = vec![arg("oldfd", ArgValue::Int(i64::from(a[0] as i32)))];
+                if sys != Syscall::Dup {
+                    v.push(arg("newfd", ArgValue::Int(i64::from(a[1] as i32))));
+                }
+                if sys == Syscall::Dup3 {
+                    v.push(arg("flags", int(a[2])));
+                }
+                let fd = known_fd(a[0]).map(|f| ReplayFd {
+                    num: Some(ev.ret),
+                    ..f
+                });
+                (fd, v)
+            }
+            Syscall::Close => (
+                known_fd(a[0]),
+                vec![arg("fd", ArgValue::Int(i64::from(a[0] as i32)))],
+            ),
             Syscall::Execve | Syscall::Execveat => {
                 // Only failed execs come as syscalls (successes are Kind::Exec).
                 (None, vec![arg("filename", ArgValue::Str(s1))])
@@ -366,6 +513,8 @@ impl Converter {
                     num: Some(ev.ret),
                     fd_type: Some("memfd".into()),
                     name: Some(format!("memfd:{s1}")),
+                    ino,
+                    dev,
                     ..ReplayFd::default()
                 }),
                 vec![arg("name", ArgValue::Str(s1)), arg("flags", int(a[1]))],
@@ -458,6 +607,83 @@ fn connect_parts(ev: &KernelEvent) -> (Option<ReplayFd>, Vec<(String, ArgValue)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn converted(ev: &KernelEvent, fds: &FdTable) -> ReplayEvent {
+        let t = tempfile::tempdir().unwrap();
+        let table = ProcessTable::with_proc_root(t.path());
+        Converter::with_users(Users::default()).convert_with_fds(ev, &table, fds, 1)
+    }
+
+    #[test]
+    fn converts_first_bytes_of_a_write_and_falls_back_to_the_fd_table() {
+        let mut ev = KernelEvent {
+            pid: 7,
+            ret: 5,
+            args: [4, 0, 5, 0, 0, 0],
+            ino: 99,
+            dev: 0x801,
+            file_ok: true,
+            data: Some(b"\x7fELF\x00".to_vec()),
+            str1: Some("/tmp/x".into()),
+            ..KernelEvent::blank(Kind::Syscall(Syscall::Pwrite64))
+        };
+        let e = converted(&ev, &FdTable::new());
+        assert_eq!(e.event_type, "pwrite");
+        let fd = e.fd.as_ref().unwrap();
+        assert_eq!(fd.name.as_deref(), Some("/tmp/x"));
+        assert_eq!((fd.num, fd.ino, fd.dev), (Some(4), Some(99), Some(0x801)));
+        assert_eq!(e.buffer_hex.as_deref(), Some("7f454c4600"));
+        assert_eq!(
+            e.args,
+            vec![
+                ("fd".to_owned(), ArgValue::Int(4)),
+                ("size".to_owned(), ArgValue::Int(5)),
+                ("data".to_owned(), ArgValue::Str("7f454c4600".into())),
+            ]
+        );
+        // Without a kernel path, the fd table names it if the inode matches.
+        ev.str1 = None;
+        let mut fds = FdTable::new();
+        let open = KernelEvent {
+            pid: 7,
+            ret: 4,
+            ..KernelEvent::blank(Kind::Syscall(Syscall::Openat))
+        };
+        let known = ReplayFd {
+            fd_type: Some("file".into()),
+            name: Some("/from/table".into()),
+            ino: Some(99),
+            dev: Some(0x801),
+            ..ReplayFd::default()
+        };
+        fds.apply(&open, Some(&known));
+        assert_eq!(
+            converted(&ev, &fds).fd.unwrap().name.as_deref(),
+            Some("/from/table")
+        );
+        ev.ino = 100; // another file behind the same number: not named
+        assert_eq!(converted(&ev, &fds).fd.unwrap().name, None);
+    }
+
+    #[test]
+    fn converts_sendto_like_connect() {
+        let ev = KernelEvent {
+            pid: 7,
+            ret: 3,
+            args: [5, 0, 3, 0, 0, 0],
+            dest: Some(SockAddr::Inet("192.0.2.7".parse().unwrap(), 53)),
+            local: Some(("10.0.0.2".parse().unwrap(), 40000)),
+            l4proto: Some(17),
+            ..KernelEvent::blank(Kind::Syscall(Syscall::Sendto))
+        };
+        let e = converted(&ev, &FdTable::new());
+        assert_eq!(e.event_type, "sendto");
+        let fd = e.fd.as_ref().unwrap();
+        assert_eq!(fd.name.as_deref(), Some("10.0.0.2:40000->192.0.2.7:53"));
+        assert_eq!(fd.l4proto.as_deref(), Some("udp"));
+        assert!(e.args.contains(&("size".to_owned(), ArgValue::Int(3))));
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
+    }
 
     #[test]
     fn renders_open_flags_like_falco() {

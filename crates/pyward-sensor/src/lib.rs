@@ -9,6 +9,7 @@
 
 pub mod container;
 pub mod convert;
+pub mod fdtable;
 pub mod live;
 pub mod loader;
 pub mod proctable;
@@ -18,10 +19,11 @@ pub mod users;
 
 pub use container::ContainerRef;
 pub use convert::Converter;
+pub use fdtable::FdTable;
 pub use live::{spawn_followed, LiveSource, Next};
 pub use loader::{LoadReport, ProgramMode, Sensor, SensorError, SensorOptions, SensorStats};
-pub use proctable::{ProcInfo, ProcessTable};
-pub use raw::{KernelEvent, Kind, ParseError, SockAddr, Syscall};
+pub use proctable::{ExeInfo, ProcInfo, ProcessTable};
+pub use raw::{Arch, ExeFlags, KernelEvent, Kind, ParseError, SockAddr, Syscall};
 pub use users::Users;
 
 #[allow(clippy::all, clippy::pedantic, dead_code, unused_imports, missing_docs)]
@@ -35,3 +37,6 @@ const _: () = assert!(std::mem::offset_of!(skel::types::event, addr) == 136);
 const _: () = assert!(std::mem::offset_of!(skel::types::event, laddr) == 168);
 const _: () = assert!(std::mem::offset_of!(skel::types::event, args) == 72);
 const _: () = assert!(std::mem::offset_of!(skel::types::event, flags) == 128);
+const _: () = assert!(std::mem::offset_of!(skel::types::event, dev) == 184);
+const _: () = assert!(std::mem::offset_of!(skel::types::event, ctime_ns) == 192);
+const _: () = assert!(std::mem::offset_of!(skel::types::event, mtime_ns) == 200);

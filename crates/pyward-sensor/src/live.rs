@@ -5,6 +5,7 @@ use std::time::Duration;
 use pyward_rules::event::replay::ReplayEvent;
 
 use crate::convert::Converter;
+use crate::fdtable::FdTable;
 use crate::loader::{LoadReport, Sensor, SensorError, SensorOptions, SensorStats};
 use crate::proctable::ProcessTable;
 use crate::raw::KernelEvent;
@@ -24,6 +25,7 @@ pub enum Next {
 pub struct LiveSource {
     sensor: Sensor,
     table: ProcessTable,
+    fds: FdTable,
     conv: Converter,
     root: Option<u32>,
     /// The followed root's exit event was read: everything its tree did before it exited
@@ -40,6 +42,7 @@ impl LiveSource {
         Ok(LiveSource {
             sensor,
             table,
+            fds: FdTable::new(),
             conv: Converter::new(),
             root: None,
             root_exit_seen: false,
@@ -54,6 +57,11 @@ impl LiveSource {
     /// The process table.
     pub fn table(&self) -> &ProcessTable {
         &self.table
+    }
+
+    /// The fd table (kept from the fd events that are enabled).
+    pub fn fds(&self) -> &FdTable {
+        &self.fds
     }
 
     /// Follow only `pid` and its descendants (in the kernel when started with
@@ -80,10 +88,15 @@ impl LiveSource {
             }
             if let Some(root) = self.root {
                 if !self.table.in_tree(ev.pid, root) {
+                    // Still keep its fds: an out-of-tree parent's fds are inherited.
+                    self.fds.apply(&ev, None);
                     continue;
                 }
             }
-            let out = self.conv.convert(&ev, &self.table, wall);
+            let out = self
+                .conv
+                .convert_with_fds(&ev, &self.table, &self.fds, wall);
+            self.fds.apply(&ev, out.fd.as_ref());
             return Next::Event(Box::new(out), Box::new(ev));
         }
     }

@@ -42,7 +42,7 @@ pub struct LoadReport {
     pub mode: ProgramMode,
     /// Why the preferred mode was refused, when the fallback is in use.
     pub fallback_reason: Option<String>,
-    /// Syscalls enabled in the kernel filter.
+    /// Syscalls enabled in the kernel filter (those the target architecture has).
     pub syscalls: Vec<Syscall>,
 }
 
@@ -58,6 +58,32 @@ pub struct SensorOptions {
     pub queue: Option<usize>,
     /// Force a program mode (tests); `None` = try tp_btf, then raw_tp.
     pub mode: Option<ProgramMode>,
+    /// Also capture the first bytes read at offset 0 of regular files (the read family of
+    /// [`Syscall::READS`]; for detectors that want "what was there before"). Off by default:
+    /// without it those syscalls are left out of the kernel filter even when listed.
+    pub capture_reads: bool,
+}
+
+impl SensorOptions {
+    /// The syscalls to enable in the kernel: the requested ones (default all), less the read
+    /// family unless `capture_reads`, less those the target architecture does not have.
+    pub fn enabled_syscalls(&self) -> Vec<Syscall> {
+        let wanted = self
+            .syscalls
+            .clone()
+            .unwrap_or_else(|| Syscall::ALL.to_vec());
+        let mut out: Vec<Syscall> = Vec::new();
+        for s in wanted {
+            if s.nr().is_none() || out.contains(&s) {
+                continue;
+            }
+            if !self.capture_reads && Syscall::READS.contains(&s) {
+                continue;
+            }
+            out.push(s);
+        }
+        out
+    }
 }
 
 /// Loss and volume counters; "never silent loss".
@@ -69,6 +95,9 @@ pub struct SensorStats {
     pub ring_drops: u64,
     /// Processes not tracked because the tracked-pid map was full.
     pub tracked_full: u64,
+    /// Records not built because this CPU's scratch buffer was in use (nested program run;
+    /// expected to stay 0, see sensor.bpf.c).
+    pub scratch_busy: u64,
     /// Records the reader could not parse.
     pub parse_errors: u64,
     /// Parsed events dropped because the consumer queue was full.
@@ -202,6 +231,7 @@ impl Sensor {
             kernel_events: sum(0),
             ring_drops: sum(1),
             tracked_full: sum(2),
+            scratch_busy: sum(3),
             parse_errors: self.counters.parse_errors.load(Ordering::Relaxed),
             queue_drops: self.counters.queue_drops.load(Ordering::Relaxed),
             delivered: self.counters.delivered.load(Ordering::Relaxed),
@@ -272,10 +302,7 @@ fn run_thread(
                 continue;
             }
         };
-        let syscalls = opts
-            .syscalls
-            .clone()
-            .unwrap_or_else(|| Syscall::ALL.to_vec());
+        let syscalls = opts.enabled_syscalls();
         let handles = (|| {
             let tracked = MapHandle::try_from(&skel.maps.tracked)
                 .map_err(|e| SensorError::Map(format!("tracked map: {e}")))?;
@@ -385,14 +412,11 @@ fn load<'a>(
         .sensor_config
         .update(&0u32.to_ne_bytes(), &cfg, MapFlags::ANY)
         .map_err(|e| SensorError::Map(format!("config map: {e}")))?;
-    let syscalls = opts
-        .syscalls
-        .clone()
-        .unwrap_or_else(|| Syscall::ALL.to_vec());
-    for s in syscalls {
+    for s in opts.enabled_syscalls() {
+        let Some(nr) = s.nr() else { continue };
         skel.maps
             .interesting
-            .update(&s.nr().to_ne_bytes(), &[1u8], MapFlags::ANY)
+            .update(&nr.to_ne_bytes(), &[1u8], MapFlags::ANY)
             .map_err(|e| SensorError::Map(format!("syscall filter map: {e}")))?;
     }
     skel.attach()

@@ -37,8 +37,66 @@ pub struct ProcInfo {
     /// Process start in ns since the epoch.
     pub start_ts: Option<u64>,
     pub container: Option<ContainerRef>,
+    /// The executable's identity and flags, from the exec event (or /proc at seeding).
+    pub exe: Option<ExeInfo>,
     /// Exited (kept as an ancestor name until room is needed).
     pub exited: bool,
+}
+
+/// What is known of a process's executable file (Falco's `proc.exe_ino*`, `proc.is_exe_*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExeInfo {
+    pub ino: u64,
+    /// `st_dev` encoding.
+    pub dev: u64,
+    /// ns since the epoch.
+    pub ctime_ns: Option<u64>,
+    pub mtime_ns: Option<u64>,
+    /// `None` when not known (processes seeded from /proc).
+    pub writable: Option<bool>,
+    pub upper_layer: Option<bool>,
+    pub memfd: bool,
+    /// No links left when executed (or, at seeding, when /proc was read).
+    pub deleted: bool,
+}
+
+impl ExeInfo {
+    /// From an exec event, when the kernel could read the file.
+    pub fn from_exec(ev: &KernelEvent) -> Option<ExeInfo> {
+        ev.file_ok.then_some(ExeInfo {
+            ino: ev.ino,
+            dev: ev.dev,
+            ctime_ns: ev.ctime_ns,
+            mtime_ns: ev.mtime_ns,
+            writable: Some(ev.exe.writable),
+            upper_layer: Some(ev.exe.upper_layer),
+            memfd: ev.exe_memfd,
+            deleted: ev.deleted,
+        })
+    }
+
+    /// From `/proc/<pid>/exe` (stat follows the magic link even to a deleted file).
+    fn from_proc(exe_link: &Path, target: Option<&str>) -> Option<ExeInfo> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(exe_link).ok()?;
+        let ns = |s: i64, n: i64| {
+            u64::try_from(s)
+                .ok()?
+                .checked_mul(1_000_000_000)?
+                .checked_add(u64::try_from(n).ok()?)
+        };
+        let target = target.unwrap_or_default();
+        Some(ExeInfo {
+            ino: m.ino(),
+            dev: m.dev(),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            writable: None,
+            upper_layer: None,
+            memfd: target.starts_with("/memfd:"),
+            deleted: m.nlink() == 0,
+        })
+    }
 }
 
 /// pid → process.
@@ -154,11 +212,14 @@ impl ProcessTable {
             .unwrap_or_default();
         let container = read_bounded(&dir.join("cgroup"))
             .and_then(|b| container::from_proc_cgroup(&String::from_utf8_lossy(&b)));
+        let exepath = link(&dir.join("exe"));
+        let exe = ExeInfo::from_proc(&dir.join("exe"), exepath.as_deref());
         Some(ProcInfo {
             pid,
             ppid,
             comm,
-            exepath: link(&dir.join("exe")),
+            exe,
+            exepath,
             argv,
             cwd: link(&dir.join("cwd")),
             start_ts,
@@ -199,6 +260,7 @@ impl ProcessTable {
                 entry.ppid = ev.ppid;
                 entry.comm = ev.comm.clone();
                 entry.exepath = ev.str1.clone();
+                entry.exe = ExeInfo::from_exec(ev);
                 entry.argv = ev.argv();
                 if cwd.is_some() {
                     entry.cwd = cwd;
@@ -291,26 +353,11 @@ mod tests {
 
     fn ev(kind: Kind, pid: u32, ppid: u32, comm: &str) -> KernelEvent {
         KernelEvent {
-            kind,
-            mono_ns: 0,
-            cgroup_id: 0,
-            ret: 0,
             pid,
             tid: pid,
             ppid,
-            uid: 0,
-            gid: 0,
-            loginuid: u32::MAX,
             comm: comm.into(),
-            args: [0; 6],
-            ino: 0,
-            exe_memfd: false,
-            str1: None,
-            str2: None,
-            truncated: false,
-            dest: None,
-            local: None,
-            l4proto: None,
+            ..KernelEvent::blank(kind)
         }
     }
 

@@ -154,6 +154,8 @@ pub enum ProcAttr {
     CapEffective,
     /// `thread.cap_inheritable` (Str).
     CapInheritable,
+    /// `proc.exe_ino`: inode number of the executable (Uint).
+    ExeIno,
 }
 
 /// Attributes of the event's file descriptor.
@@ -197,6 +199,10 @@ pub enum FdAttr {
     CipName,
     /// Server host name for `fd.sip.name` (Str).
     SipName,
+    /// `fd.ino`: inode number of the file (Uint).
+    Ino,
+    /// `fd.dev`: device of the file, as `stat(2)`'s `st_dev` (Uint).
+    Dev,
 }
 
 /// Attributes of the user (`user.*`) and group (`group.*`).

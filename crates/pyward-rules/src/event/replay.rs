@@ -87,6 +87,12 @@ pub struct ReplayProcess {
     pub exe_ino_ctime: Option<u64>,
     /// ns since epoch.
     pub exe_ino_mtime: Option<u64>,
+    /// `proc.exe_ino`: inode number of the executable.
+    pub exe_ino: Option<u64>,
+    /// Device of the executable (`st_dev` encoding); with `exe_ino` it names the file.
+    pub exe_dev: Option<u64>,
+    /// The executable had no links left when it was executed (deleted file).
+    pub exe_deleted: Option<bool>,
     /// Process start, ns since epoch (`proc.duration` = event time − this).
     pub start_ts: Option<u64>,
     /// Environment (`proc.env[VAR]`).
@@ -164,6 +170,7 @@ impl ReplayProcess {
             ProcAttr::CapPermitted => s(&self.cap_permitted),
             ProcAttr::CapEffective => s(&self.cap_effective),
             ProcAttr::CapInheritable => s(&self.cap_inheritable),
+            ProcAttr::ExeIno => u(self.exe_ino),
         }
     }
 }
@@ -263,6 +270,10 @@ pub struct ReplayFd {
     pub name_changed: Option<bool>,
     /// `ip`, `unix`; derived from `type` when absent.
     pub sockfamily: Option<String>,
+    /// `fd.ino`: inode number of the file.
+    pub ino: Option<u64>,
+    /// `fd.dev`: device of the file (`st_dev` encoding).
+    pub dev: Option<u64>,
 }
 
 /// One replayed event. See docs/events.md for the format.
@@ -628,6 +639,8 @@ impl Event for ReplayEvent {
             FdAttr::SockFamily => s(&fd.sockfamily),
             FdAttr::CipName => s(&fd.cip_name),
             FdAttr::SipName => s(&fd.sip_name),
+            FdAttr::Ino => fd.ino.map(Value::Uint),
+            FdAttr::Dev => fd.dev.map(Value::Uint),
         }
     }
     #[inline]

@@ -8,6 +8,23 @@
  * read after the kernel has paged them in. Every event goes through one BPF ring buffer, with
  * variable size (header + the strings actually read), built in a per-CPU scratch buffer.
  *
+ * Architecture-neutral: syscall arguments come through libbpf's PT_REGS_PARMn_CORE_SYSCALL
+ * (x86_64: di si dx r10 r8 r9; arm64: orig_x0 x1..x5), the syscall number from the arch's
+ * pt_regs field, and the numbers themselves from the per-arch tables below (arm64 uses the
+ * asm-generic table, which has no open/creat/rename/unlink/chmod/dup2). Build with
+ * -D__TARGET_ARCH_x86 or -D__TARGET_ARCH_arm64.
+ *
+ * Scratch buffer and preemption: the record is assembled in a per-CPU array (it is up to
+ * 8 KiB, too big for the 512-byte BPF stack). Reserving the maximum size in the ring buffer
+ * instead (bpf_ringbuf_reserve needs a constant size) would spend 8 KiB of ring per event
+ * whatever its real size, i.e. ~40x fewer events before drops. The per-CPU buffer is safe
+ * because these tracepoints run their BPF programs with preemption disabled (the scheduler
+ * tracepoints are not faultable; the syscall tracepoints, faultable since 6.14, wrap BPF
+ * programs in preempt_disable_notrace), and none of them fires from interrupt context.
+ * Should that ever change (a hook added in IRQ context, a PREEMPT_RT variant), the `busy`
+ * flag turns the would-be overwrite into a counted drop (stats[3]) instead of a corrupted
+ * record.
+ *
  * The layout of `struct event` is mirrored in src/raw.rs; change both together.
  */
 #include "vmlinux.h"
@@ -20,6 +37,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define STR_MAX 4096 /* power of two: used as a mask for the verifier */
 #define ADDR_MAX 28  /* sizeof(struct sockaddr_in6) */
 #define NR_MAX 512   /* size of the interesting-syscalls table */
+#define MAGIC_MAX 64 /* bytes captured of a first write/read at offset 0 */
+#define PATH_DEPTH 32 /* path components walked for a file's path (power of two) */
+#define NAME_READ 256 /* longest path component read (NAME_MAX + NUL) */
 
 /* Event kinds (enum EventKind in src/raw.rs). */
 #define EV_SYSCALL 1 /* a syscall exit; nr says which */
@@ -31,7 +51,19 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define EF_STR1_TRUNC 1
 #define EF_STR2_TRUNC 2
 #define EF_EXE_MEMFD 4
-#define EF_SOCK_OK 8 /* lport/laddr/l4 were read from the socket */
+#define EF_SOCK_OK 8         /* lport/laddr/l4 were read from the socket */
+#define EF_EXE_WRITABLE 16   /* exec: the executable is writable by the process's fsuid/fsgid */
+#define EF_EXE_UPPER 32      /* exec: overlayfs, the file is on the upper layer */
+#define EF_EXE_LOWER 64      /* exec: overlayfs, the file is only on a lower layer */
+#define EF_FILE_DELETED 128  /* exec/io: the inode has no links left (i_nlink == 0) */
+#define EF_FILE_OK 256       /* ino/dev were read from the kernel's file */
+#define EF_TIMES_OK 512      /* ctime_ns/mtime_ns were read */
+
+/* Stats slots. */
+#define ST_SUBMITTED 0
+#define ST_RING_DROPS 1
+#define ST_TRACKED_FULL 2
+#define ST_SCRATCH_BUSY 3
 
 struct event {
 	__u32 kind;
@@ -47,16 +79,19 @@ struct event {
 	__u32 loginuid;
 	char comm[16];
 	__u64 args[6]; /* raw syscall arguments (or kind-specific numbers) */
-	__u64 ino;     /* exec: inode of the executable */
+	__u64 ino;     /* exec: inode of the executable; open/io: inode of the file */
 	__u32 flags;
 	__u16 str1_len; /* bytes of str1 in data, including the NUL */
 	__u16 str2_len; /* bytes of str2 in data after str1 */
-	__u8 addr[ADDR_MAX]; /* connect: the sockaddr as passed */
-	__u16 lport;         /* connect: local port (host order) */
-	__u16 l4proto;       /* connect: IPPROTO_* of the socket */
-	__u8 laddr[16];      /* connect: local address (4 or 16 bytes) */
-	__u32 pad[2]; /* data starts at offset 192 */
-	char data[2 * STR_MAX];
+	__u8 addr[ADDR_MAX]; /* connect/sendto/sendmsg: the sockaddr as passed */
+	__u16 lport;         /* socket: local port (host order) */
+	__u16 l4proto;       /* socket: IPPROTO_* */
+	__u8 laddr[16];      /* socket: local address (4 or 16 bytes) */
+	__u32 dev;           /* the file's superblock s_dev (kernel encoding) */
+	__u32 busy;          /* scratch in use on this CPU (not event data) */
+	__u64 ctime_ns;      /* exec: executable's ctime, ns since the epoch */
+	__u64 mtime_ns;      /* exec: executable's mtime */
+	char data[2 * STR_MAX]; /* starts at offset 208 */
 };
 
 #define HDR_SIZE __builtin_offsetof(struct event, data)
@@ -78,7 +113,8 @@ struct {
 	__type(value, struct sensor_config);
 } sensor_config SEC(".maps");
 
-/* Syscall numbers to report (1) or skip (0), filled by user space from what the rules need. */
+/* Syscall numbers to report (1) or skip (0), filled by user space from what the rules and
+ * detectors need: the write/read family here is what turns first-bytes capture on. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, NR_MAX);
@@ -94,7 +130,7 @@ struct {
 	__type(value, __u8);
 } tracked SEC(".maps");
 
-/* Counters: 0 events submitted, 1 ring-buffer drops, 2 tracked-map full. */
+/* Counters: 0 events submitted, 1 ring-buffer drops, 2 tracked-map full, 3 scratch busy. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 4);
@@ -108,6 +144,73 @@ struct {
 	__type(key, __u32);
 	__type(value, struct event);
 } scratch SEC(".maps");
+
+/* A path being built: dentry name pointers (leaf first) and the walk's state. The state
+ * lives in this map value, not on the stack, so the verifier sees it as unknown and checks
+ * each bpf_loop callback once instead of once per concrete value. */
+struct path_parts {
+	__u64 names[PATH_DEPTH];
+	struct dentry *d;
+	struct mount *mnt;
+	__u32 n;
+	__u32 off;
+	__u32 complete;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_parts);
+} path_scratch SEC(".maps");
+
+/* First-bytes capture: one event per (process, fd, open file, inode, direction). LRU, so
+ * the map is bounded and forgets closed files first. */
+struct io_key {
+	__u64 file;  /* struct file pointer */
+	__u64 ino;   /* its inode: a reused struct file of another file is another key */
+	__u32 tgid;
+	__u32 fd_dir; /* fd, bit 31 set for writes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct io_key);
+	__type(value, __u8);
+} io_seen SEC(".maps");
+
+/* Layouts not taken from vmlinux.h: struct inode time fields moved across kernel versions
+ * (CO-RE flavours, matched by name without the ___suffix). */
+struct inode___v6_11 {
+	time64_t i_mtime_sec;
+	time64_t i_ctime_sec;
+	__u32 i_mtime_nsec;
+	__u32 i_ctime_nsec;
+} __attribute__((preserve_access_index));
+
+struct inode___v6_6 {
+	struct timespec64 __i_ctime;
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___v6_7 {
+	struct timespec64 __i_ctime;
+	struct timespec64 __i_mtime;
+} __attribute__((preserve_access_index));
+
+struct inode___old {
+	struct timespec64 i_ctime;
+	struct timespec64 i_mtime;
+} __attribute__((preserve_access_index));
+
+#define S_IFMT 0170000
+#define S_IFREG 0100000
+#define SB_RDONLY 1
+#define S_IMMUTABLE 8
+#define CAP_DAC_OVERRIDE 1
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
 
 static __always_inline void count(__u32 idx)
 {
@@ -141,6 +244,11 @@ static __always_inline struct event *new_event(__u32 kind, __u32 nr)
 	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
+	if (e->busy) {
+		count(ST_SCRATCH_BUSY);
+		return 0;
+	}
+	e->busy = 1;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
@@ -161,6 +269,9 @@ static __always_inline struct event *new_event(__u32 kind, __u32 nr)
 	for (int i = 0; i < 6; i++)
 		e->args[i] = 0;
 	e->ino = 0;
+	e->dev = 0;
+	e->ctime_ns = 0;
+	e->mtime_ns = 0;
 	e->flags = 0;
 	e->str1_len = 0;
 	e->str2_len = 0;
@@ -205,24 +316,220 @@ static __always_inline void read_user_str2(struct event *e, const void *p)
 static __always_inline void submit(void *ctx, struct event *e)
 {
 	__u64 len = HDR_SIZE + (e->str1_len & (STR_MAX - 1)) + (e->str2_len & (STR_MAX - 1));
-	if (len > sizeof(struct event))
+	if (len <= sizeof(struct event)) {
+		if (bpf_ringbuf_output(&events, e, len, 0) == 0)
+			count(ST_SUBMITTED);
+		else
+			count(ST_RING_DROPS);
+	}
+	e->busy = 0;
+}
+
+/* The open file behind fd `fd` of the current task, or NULL. */
+static __always_inline struct file *fd_file(long fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	unsigned int maxfds = BPF_CORE_READ(fdt, max_fds);
+	if (fd < 0 || fd >= maxfds)
+		return 0;
+	struct file **fdarr = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
+	return f;
+}
+
+/* Inode number, device and link count of an inode. */
+static __always_inline void read_inode_id(struct event *e, struct inode *ino)
+{
+	if (!ino)
 		return;
-	if (bpf_ringbuf_output(&events, e, len, 0) == 0)
-		count(0);
+	e->ino = BPF_CORE_READ(ino, i_ino);
+	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	if (BPF_CORE_READ(ino, __i_nlink) == 0)
+		e->flags |= EF_FILE_DELETED;
+	e->flags |= EF_FILE_OK;
+}
+
+/* ctime/mtime of an inode, whichever layout this kernel has. */
+static __always_inline void read_inode_times(struct event *e, struct inode *ino)
+{
+	__u64 cs = 0, cn = 0, ms = 0, mn = 0;
+	struct inode___v6_11 *i11 = (void *)ino;
+	struct inode___v6_7 *i7 = (void *)ino;
+	struct inode___v6_6 *i6 = (void *)ino;
+	struct inode___old *io = (void *)ino;
+	if (bpf_core_field_exists(i11->i_ctime_sec)) {
+		cs = BPF_CORE_READ(i11, i_ctime_sec);
+		cn = BPF_CORE_READ(i11, i_ctime_nsec);
+		ms = BPF_CORE_READ(i11, i_mtime_sec);
+		mn = BPF_CORE_READ(i11, i_mtime_nsec);
+	} else if (bpf_core_field_exists(i7->__i_mtime)) {
+		cs = BPF_CORE_READ(i7, __i_ctime.tv_sec);
+		cn = BPF_CORE_READ(i7, __i_ctime.tv_nsec);
+		ms = BPF_CORE_READ(i7, __i_mtime.tv_sec);
+		mn = BPF_CORE_READ(i7, __i_mtime.tv_nsec);
+	} else if (bpf_core_field_exists(i6->__i_ctime)) {
+		cs = BPF_CORE_READ(i6, __i_ctime.tv_sec);
+		cn = BPF_CORE_READ(i6, __i_ctime.tv_nsec);
+		ms = BPF_CORE_READ(i6, i_mtime.tv_sec);
+		mn = BPF_CORE_READ(i6, i_mtime.tv_nsec);
+	} else if (bpf_core_field_exists(io->i_ctime)) {
+		cs = BPF_CORE_READ(io, i_ctime.tv_sec);
+		cn = BPF_CORE_READ(io, i_ctime.tv_nsec);
+		ms = BPF_CORE_READ(io, i_mtime.tv_sec);
+		mn = BPF_CORE_READ(io, i_mtime.tv_nsec);
+	} else {
+		return;
+	}
+	/* Since 6.13 bit 31 of i_ctime_nsec flags a multigrain "queried" ctime; nanoseconds
+	 * fit in 30 bits. */
+	e->ctime_ns = cs * 1000000000ULL + (cn & 0x3fffffff);
+	e->mtime_ns = ms * 1000000000ULL + (mn & 0x3fffffff);
+	e->flags |= EF_TIMES_OK;
+}
+
+/* Falco's proc.is_exe_writable: could the process (fsuid/fsgid, CAP_DAC_OVERRIDE) write the
+ * executable? Read-only filesystems and immutable inodes are never writable. Supplementary
+ * groups are not checked (as in Falco's modern probe). */
+static __always_inline int exe_writable(struct task_struct *task, struct inode *ino)
+{
+	__u16 mode = BPF_CORE_READ(ino, i_mode);
+	unsigned long sflags = BPF_CORE_READ(ino, i_sb, s_flags);
+	if (sflags & SB_RDONLY)
+		return 0;
+	if (BPF_CORE_READ(ino, i_flags) & S_IMMUTABLE)
+		return 0;
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	__u32 fsuid = BPF_CORE_READ(cred, fsuid.val);
+	__u32 fsgid = BPF_CORE_READ(cred, fsgid.val);
+	__u32 iuid = BPF_CORE_READ(ino, i_uid.val);
+	__u32 igid = BPF_CORE_READ(ino, i_gid.val);
+	if (fsuid == iuid) {
+		if (mode & 0200)
+			return 1;
+	} else if (fsgid == igid) {
+		if (mode & 0020)
+			return 1;
+	} else if (mode & 0002) {
+		return 1;
+	}
+	/* kernel_cap_t is a u64 (6.3+) or u32[2]: bit CAP_DAC_OVERRIDE of the first word. */
+	__u32 cap_lo = 0;
+	bpf_core_read(&cap_lo, sizeof(cap_lo), &cred->cap_effective);
+	return (cap_lo >> CAP_DAC_OVERRIDE) & 1;
+}
+
+/* Falco's proc.is_exe_upper_layer: on overlayfs, struct ovl_inode keeps its upper dentry
+ * right after the embedded vfs inode; a non-NULL one with an inode means "upper". */
+static __always_inline void exe_layer(struct event *e, struct inode *ino)
+{
+	unsigned long magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	if (magic != OVERLAYFS_SUPER_MAGIC)
+		return;
+	__u64 isz = bpf_core_type_size(struct inode);
+	struct dentry *upper = 0;
+	if (isz)
+		bpf_probe_read_kernel(&upper, sizeof(upper), (void *)ino + isz);
+	if (upper && BPF_CORE_READ(upper, d_inode))
+		e->flags |= EF_EXE_UPPER;
 	else
-		count(1);
+		e->flags |= EF_EXE_LOWER;
+}
+
+/* Context of the bpf_loop callbacks: pointers only (the changing state is in path_parts). */
+struct path_ctx {
+	struct event *e;
+	struct path_parts *pp;
+};
+
+/* One step up: record the dentry's name, or cross to the parent mount at a mount root. */
+static long path_walk_step(__u64 i, void *vctx)
+{
+	struct path_ctx *c = vctx;
+	struct path_parts *pp = c->pp;
+	struct dentry *d = pp->d;
+	struct mount *mnt = pp->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	if (d == mnt_root || d == parent) {
+		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		if (d != mnt_root || mp == mnt || !mp) {
+			pp->complete = 1;
+			return 1;
+		}
+		pp->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		pp->mnt = mp;
+		return 0;
+	}
+	__u32 n = pp->n;
+	if (n >= PATH_DEPTH)
+		return 1;
+	pp->names[n & (PATH_DEPTH - 1)] = (__u64)BPF_CORE_READ(d, d_name.name);
+	pp->n = n + 1;
+	pp->d = parent;
+	return 0;
+}
+
+/* Write component n-1-i (root first) as "/name" at the current offset. */
+static long path_write_step(__u64 i, void *vctx)
+{
+	struct path_ctx *c = vctx;
+	struct path_parts *pp = c->pp;
+	struct event *e = c->e;
+	__u32 n = pp->n;
+	if (i >= n)
+		return 1;
+	__u32 off = pp->off;
+	if (off >= STR_MAX - NAME_READ - 1) {
+		e->flags |= EF_STR1_TRUNC;
+		return 1;
+	}
+	e->data[off & (STR_MAX - 1)] = '/';
+	off++;
+	__u32 idx = (n - 1 - (__u32)i) & (PATH_DEPTH - 1);
+	long r = bpf_probe_read_kernel_str(&e->data[off & (STR_MAX - 1)], NAME_READ,
+					   (const void *)pp->names[idx]);
+	if (r > 1 && r <= NAME_READ)
+		off += r - 1;
+	pp->off = off;
+	return 0;
+}
+
+/* The path of an open file, built from its dentries and mounts (bpf_d_path is not allowed in
+ * tracepoint programs), into str1. At most PATH_DEPTH components (deeper paths keep their
+ * last components and set EF_STR1_TRUNC). Paths are as seen from the mount namespace root.
+ * Needs bpf_loop (kernel 5.17+). */
+static __always_inline void read_file_path(struct event *e, struct file *f)
+{
+	__u32 zero = 0;
+	struct path_parts *pp = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pp)
+		return;
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	pp->d = BPF_CORE_READ(f, f_path.dentry);
+	pp->mnt = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+	pp->n = 0;
+	pp->off = 0;
+	pp->complete = 0;
+	struct path_ctx c = { .e = e, .pp = pp };
+	bpf_loop(PATH_DEPTH + 8, path_walk_step, &c, 0);
+	if (!pp->complete)
+		e->flags |= EF_STR1_TRUNC;
+	bpf_loop(PATH_DEPTH, path_write_step, &c, 0);
+	__u32 off = pp->off;
+	if (off == 0) {
+		e->data[0] = '/';
+		off = 1;
+	}
+	e->data[off & (STR_MAX - 1)] = 0;
+	e->str1_len = (off + 1) & (STR_MAX - 1);
 }
 
 /* Local end of a socket fd of the current task: port, address, protocol. */
-static __always_inline void read_socket(struct event *e, int fd)
+static __always_inline void read_socket(struct event *e, long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fdarr = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int maxfds = BPF_CORE_READ(task, files, fdt, max_fds);
-	if (fd < 0 || (unsigned int)fd >= maxfds)
-		return;
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
+	struct file *f = fd_file(fd);
 	if (!f)
 		return;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
@@ -243,9 +550,23 @@ static __always_inline void read_socket(struct event *e, int fd)
 	e->flags |= EF_SOCK_OK;
 }
 
-/* x86_64 syscall numbers handled here (mirrored in src/raw.rs). */
+/* Syscall numbers handled here, per architecture (mirrored in src/raw.rs). -1: the
+ * architecture has no such syscall. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_read 0
+#define NR_write 1
 #define NR_open 2
+#define NR_close 3
+#define NR_pread64 17
+#define NR_pwrite64 18
+#define NR_readv 19
+#define NR_writev 20
+#define NR_dup 32
+#define NR_dup2 33
+#define NR_socket 41
 #define NR_connect 42
+#define NR_sendto 44
+#define NR_sendmsg 46
 #define NR_execve 59
 #define NR_rename 82
 #define NR_creat 85
@@ -262,15 +583,198 @@ static __always_inline void read_socket(struct event *e, int fd)
 #define NR_unlinkat 263
 #define NR_renameat 264
 #define NR_fchmodat 268
+#define NR_dup3 292
+#define NR_preadv 295
+#define NR_pwritev 296
+#define NR_sendmmsg 307
 #define NR_renameat2 316
 #define NR_memfd_create 319
 #define NR_execveat 322
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_open -1
+#define NR_creat -1
+#define NR_rename -1
+#define NR_unlink -1
+#define NR_chmod -1
+#define NR_dup2 -1
+#define NR_dup 23
+#define NR_dup3 24
+#define NR_unlinkat 35
+#define NR_renameat 38
+#define NR_fchmodat 53
+#define NR_openat 56
+#define NR_close 57
+#define NR_read 63
+#define NR_write 64
+#define NR_readv 65
+#define NR_writev 66
+#define NR_pread64 67
+#define NR_pwrite64 68
+#define NR_preadv 69
+#define NR_pwritev 70
+#define NR_ptrace 117
+#define NR_setregid 143
+#define NR_setgid 144
+#define NR_setreuid 145
+#define NR_setuid 146
+#define NR_setresuid 147
+#define NR_setresgid 149
+#define NR_socket 198
+#define NR_connect 203
+#define NR_sendto 206
+#define NR_sendmsg 211
+#define NR_execve 221
+#define NR_sendmmsg 269
+#define NR_renameat2 276
+#define NR_memfd_create 279
+#define NR_execveat 281
+#define NR_openat2 437
+#define NR_fchmodat2 452
+#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
+#else
+#error "pyward-sensor: define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
+#endif
+
+#define ARG(n, regs) ((__u64)PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+
+#define IO_ON 1
+#define IO_WRITE 2
+#define IO_VEC 4        /* the buffer is an iovec array */
+#define IO_POSITIONAL 8 /* the offset is argument 4 (pread/pwrite family) */
+
+/* Which first-bytes capture a syscall is (0: none). */
+static __always_inline int io_kind(long nr)
+{
+	if (nr == NR_write)
+		return IO_ON | IO_WRITE;
+	if (nr == NR_read)
+		return IO_ON;
+	if (nr == NR_pwrite64)
+		return IO_ON | IO_WRITE | IO_POSITIONAL;
+	if (nr == NR_pread64)
+		return IO_ON | IO_POSITIONAL;
+	if (nr == NR_writev)
+		return IO_ON | IO_WRITE | IO_VEC;
+	if (nr == NR_readv)
+		return IO_ON | IO_VEC;
+	if (nr == NR_pwritev)
+		return IO_ON | IO_WRITE | IO_VEC | IO_POSITIONAL;
+	if (nr == NR_preadv)
+		return IO_ON | IO_VEC | IO_POSITIONAL;
+	return 0;
+}
+
+/* First bytes at offset 0 of a regular file, for the write or read family. Without
+ * IO_POSITIONAL, "at offset 0" means the file position after the call equals the bytes
+ * moved. */
+static __always_inline int on_io(struct pt_regs *regs, long nr, long ret, int io)
+{
+	int is_write = io & IO_WRITE;
+	int vec = io & IO_VEC;
+	int positional = io & IO_POSITIONAL;
+	if (ret <= 0)
+		return 0;
+	long fd = (long)ARG(1, regs);
+	struct file *f = fd_file(fd);
+	if (!f)
+		return 0;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	if (!ino)
+		return 0;
+	__u16 mode = BPF_CORE_READ(ino, i_mode);
+	if ((mode & S_IFMT) != S_IFREG)
+		return 0;
+	if (positional) {
+		if (ARG(4, regs) != 0)
+			return 0;
+	} else {
+		long long pos = BPF_CORE_READ(f, f_pos);
+		if (pos != ret)
+			return 0;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	struct io_key key = {
+		.file = (__u64)f,
+		.ino = BPF_CORE_READ(ino, i_ino),
+		.tgid = id >> 32,
+		.fd_dir = ((__u32)fd & 0x7fffffff) | (is_write ? 0x80000000 : 0),
+	};
+	if (bpf_map_lookup_elem(&io_seen, &key))
+		return 0;
+	__u8 one = 1;
+	bpf_map_update_elem(&io_seen, &key, &one, BPF_ANY);
+	struct event *e = new_event(EV_SYSCALL, nr);
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->args[0] = fd;
+	e->args[1] = ARG(2, regs);
+	e->args[2] = ARG(3, regs);
+	e->args[3] = ARG(4, regs);
+	read_inode_id(e, ino);
+	read_file_path(e, f);
+	const void *buf = (const void *)e->args[1];
+	__u64 len = ret;
+	if (vec) {
+		/* struct iovec { void *iov_base; size_t iov_len; }: the first one. */
+		__u64 iov[2] = {};
+		bpf_probe_read_user(iov, sizeof(iov), buf);
+		buf = (const void *)iov[0];
+		if (iov[1] < len)
+			len = iov[1];
+	}
+	if (len > MAGIC_MAX)
+		len = MAGIC_MAX;
+	__u32 off = e->str1_len & (STR_MAX - 1);
+	if (len > 0 && bpf_probe_read_user(&e->data[off], len & (2 * MAGIC_MAX - 1), buf) == 0)
+		e->str2_len = len & (2 * MAGIC_MAX - 1);
+	submit(regs, e);
+	return 0;
+}
+
+/* sendto/sendmsg/sendmmsg with an explicit destination (unconnected UDP, TCP fast open). */
+static __always_inline int on_send(struct pt_regs *regs, long nr, long ret)
+{
+	__u64 addr = 0, alen = 0;
+	if (nr == NR_sendto) {
+		addr = ARG(5, regs);
+		alen = ARG(6, regs);
+	} else {
+		/* struct user_msghdr (first of the vector for sendmmsg): msg_name, msg_namelen. */
+		struct {
+			__u64 name;
+			__u32 namelen;
+		} hdr = {};
+		if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)ARG(2, regs)) != 0)
+			return 0;
+		addr = hdr.name;
+		alen = hdr.namelen;
+	}
+	if (!addr || !alen)
+		return 0;
+	struct event *e = new_event(EV_SYSCALL, nr);
+	if (!e)
+		return 0;
+	e->ret = ret;
+	e->args[0] = ARG(1, regs);
+	e->args[1] = ARG(2, regs);
+	e->args[2] = ARG(3, regs);
+	e->args[3] = ARG(4, regs);
+	if (alen > ADDR_MAX)
+		alen = ADDR_MAX;
+	__builtin_memset(e->addr, 0, ADDR_MAX);
+	bpf_probe_read_user(e->addr, alen & 31, (const void *)addr);
+	read_socket(e, (long)e->args[0]);
+	submit(regs, e);
+	return 0;
+}
 
 static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 {
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = SYSCALL_NR(regs);
 	if (nr < 0 || nr >= NR_MAX)
 		return 0;
 	__u32 key = nr;
@@ -283,42 +787,34 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!wanted(id >> 32))
 		return 0;
+	int io = io_kind(nr);
+	if (io)
+		return on_io(regs, nr, ret, io);
+	if (nr == NR_sendto || nr == NR_sendmsg || nr == NR_sendmmsg)
+		return on_send(regs, nr, ret);
 	struct event *e = new_event(EV_SYSCALL, nr);
 	if (!e)
 		return 0;
 	e->ret = ret;
-	e->args[0] = BPF_CORE_READ(regs, di);
-	e->args[1] = BPF_CORE_READ(regs, si);
-	e->args[2] = BPF_CORE_READ(regs, dx);
-	e->args[3] = BPF_CORE_READ(regs, r10);
-	e->args[4] = BPF_CORE_READ(regs, r8);
-	e->args[5] = BPF_CORE_READ(regs, r9);
-	switch (nr) {
-	case NR_open:
-	case NR_creat:
-	case NR_unlink:
-	case NR_chmod:
-	case NR_execve:
-	case NR_memfd_create:
+	e->args[0] = ARG(1, regs);
+	e->args[1] = ARG(2, regs);
+	e->args[2] = ARG(3, regs);
+	e->args[3] = ARG(4, regs);
+	e->args[4] = ARG(5, regs);
+	e->args[5] = ARG(6, regs);
+	if (nr == NR_open || nr == NR_creat || nr == NR_unlink || nr == NR_chmod ||
+	    nr == NR_execve || nr == NR_memfd_create) {
 		read_user_str1(e, (const void *)e->args[0]);
-		break;
-	case NR_openat:
-	case NR_unlinkat:
-	case NR_fchmodat:
-	case NR_fchmodat2:
-	case NR_execveat:
+	} else if (nr == NR_openat || nr == NR_unlinkat || nr == NR_fchmodat ||
+		   nr == NR_fchmodat2 || nr == NR_execveat) {
 		read_user_str1(e, (const void *)e->args[1]);
-		break;
-	case NR_rename:
+	} else if (nr == NR_rename) {
 		read_user_str1(e, (const void *)e->args[0]);
 		read_user_str2(e, (const void *)e->args[1]);
-		break;
-	case NR_renameat:
-	case NR_renameat2:
+	} else if (nr == NR_renameat || nr == NR_renameat2) {
 		read_user_str1(e, (const void *)e->args[1]);
 		read_user_str2(e, (const void *)e->args[3]);
-		break;
-	case NR_openat2: {
+	} else if (nr == NR_openat2) {
 		/* struct open_how { u64 flags; u64 mode; u64 resolve; } */
 		__u64 how[3] = {};
 		read_user_str1(e, (const void *)e->args[1]);
@@ -326,19 +822,22 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 		e->args[2] = how[0];
 		e->args[3] = how[1];
 		e->args[4] = how[2];
-		break;
-	}
-	case NR_connect: {
+	} else if (nr == NR_connect) {
 		__u64 alen = e->args[2];
 		if (alen > ADDR_MAX)
 			alen = ADDR_MAX;
 		__builtin_memset(e->addr, 0, ADDR_MAX);
 		bpf_probe_read_user(e->addr, alen & 31, (const void *)e->args[1]);
-		read_socket(e, (int)e->args[0]);
-		break;
+		read_socket(e, (long)e->args[0]);
+	} else if (nr == NR_socket && ret >= 0) {
+		read_socket(e, ret);
 	}
-	default:
-		break;
+	/* The opened file itself: device and inode (Falco's fd.dev, fd.ino). */
+	if (ret >= 0 && (nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat ||
+			 nr == NR_memfd_create)) {
+		struct file *f = fd_file(ret);
+		if (f)
+			read_inode_id(e, BPF_CORE_READ(f, f_inode));
 	}
 	submit(regs, e);
 	return 0;
@@ -353,10 +852,18 @@ static __always_inline int on_exec(struct task_struct *p, struct linux_binprm *b
 	if (!e)
 		return 0;
 	read_kernel_str1(e, BPF_CORE_READ(bprm, filename));
-	e->ino = BPF_CORE_READ(bprm, file, f_inode, i_ino);
+	struct file *exe = BPF_CORE_READ(bprm, file);
+	struct inode *ino = BPF_CORE_READ(exe, f_inode);
+	if (ino) {
+		read_inode_id(e, ino);
+		read_inode_times(e, ino);
+		if (exe_writable(p, ino))
+			e->flags |= EF_EXE_WRITABLE;
+		exe_layer(e, ino);
+	}
 	/* memfd files are named "memfd:<name>" (d_name of the file's dentry). */
 	char name[6] = {};
-	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name));
+	bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
 	if (name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd')
 		e->flags |= EF_EXE_MEMFD;
 	/* argv of the new image: NUL-separated, from the new mm. */
@@ -391,7 +898,7 @@ static __always_inline int on_fork(struct task_struct *parent, struct task_struc
 			return 0;
 		__u8 one = 1;
 		if (bpf_map_update_elem(&tracked, &ctgid, &one, BPF_ANY) != 0)
-			count(2);
+			count(ST_TRACKED_FULL);
 	}
 	if (ptgid == cfg->self_tgid)
 		return 0;
