@@ -14,6 +14,12 @@ use clap::Args;
 use pyward_rules::{
     Engine, EngineOptions, LoadOptions, Priority, RuleMatching, Ruleset, RulesetBuilder, Severity,
 };
+use pyward_detect::DetectorSet;
+use pyward_respond::{
+    AlertFormat, CaptureConfig, Capturer, Responder, RuntimePolicies, Scope, Sink, SinkSet,
+    SyslogSink, SyslogTarget, WebhookConfig, WebhookSink, WriterSink,
+};
+use pyward_rules::Alert;
 use pyward_sensor::{LiveSource, Next, SensorOptions, SensorStats, Syscall};
 
 use super::rules::{MatchingArg, RulesFormat};
@@ -21,6 +27,8 @@ use super::rules::{MatchingArg, RulesFormat};
 /// pyward's default runtime rules, built in so `watch`/`run` work from any folder.
 const DEFAULT_RULES_NAME: &str = "rules/pyward_rules.yaml (built in)";
 const DEFAULT_RULES: &str = include_str!("../../../../rules/pyward_rules.yaml");
+const DEFAULT_DETECTORS_NAME: &str = "rules/pyward_detectors.yaml (built in)";
+const DEFAULT_DETECTORS: &str = include_str!("../../../../rules/pyward_detectors.yaml");
 
 /// Options shared by `watch` and `run`.
 #[derive(Debug, Args)]
@@ -52,6 +60,30 @@ pub struct WatchOptions {
     /// Print event, alert and loss counters at the end.
     #[arg(long)]
     pub stats: bool,
+    /// Also POST every alert (Falco's JSON) to this http:// endpoint, e.g. falcosidekick
+    /// (repeatable). Queued and retried off the event path; drops are counted.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+    /// Also send every alert to syslog: `/dev/log`, `unix:PATH` or `udp://HOST:PORT`.
+    #[arg(long, value_name = "TARGET")]
+    pub syslog: Option<String>,
+    /// Fold identical alerts repeated within this many seconds into one line with a count
+    /// (0: never fold).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub rate_limit: f64,
+    /// Runtime policy file: which alerts, in which scope, lead to which actions (notify,
+    /// capture, kill_tree, freeze_container...). See policies/runtime-*.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub runtime_policy: Option<PathBuf>,
+    /// Folder for capture files (events from before to after an alert, replayable with
+    /// `pyward rules replay`); needed by policies with a `capture` action.
+    #[arg(long, value_name = "DIR")]
+    pub capture_dir: Option<PathBuf>,
+    /// Turn off the behavioural detectors (drift, ransomware, self-deletion). They are on by
+    /// default, configured by `- detector:` items of the rules files (default:
+    /// rules/pyward_detectors.yaml, built in).
+    #[arg(long)]
+    pub no_detectors: bool,
     #[command(flatten)]
     pub alerting: super::rules::AlertArgs,
 }
@@ -144,11 +176,13 @@ fn syscalls_for(ruleset: &Ruleset, record: bool) -> Vec<Syscall> {
 /// Everything one watching session writes and counts.
 struct Session {
     engine: Engine,
+    detectors: Option<DetectorSet>,
+    responder: Responder,
     hostname: String,
-    format: RulesFormat,
-    alerts: Box<dyn Write>,
     record: Option<std::io::BufWriter<std::fs::File>>,
     fail_on: Option<Priority>,
+    /// Set for `pyward run`: every event is of the command's tree, in this cgroup.
+    run_cgroup: Option<String>,
     events: u64,
     alert_count: u64,
     failing: u64,
@@ -156,6 +190,75 @@ struct Session {
     /// Events lost so far and when that was last checked (periodic loss warnings).
     lost_reported: u64,
     last_loss_check: Instant,
+    last_tick: Instant,
+}
+
+/// The detectors' settings: `- detector:` items of the rules files, else the built-in ones.
+fn load_detectors(opts: &WatchOptions) -> anyhow::Result<Option<DetectorSet>> {
+    if opts.no_detectors {
+        return Ok(None);
+    }
+    let cfg = if opts.rules.is_empty() {
+        pyward_detect::config::from_yaml_str(DEFAULT_DETECTORS, Path::new(DEFAULT_DETECTORS_NAME))
+    } else {
+        pyward_detect::from_yaml_files(&opts.rules)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("cannot load the detector settings; fix the `- detector:` items")?;
+    let start = pyward_respond::sink::now_ns();
+    Ok(Some(DetectorSet::new(cfg).with_start_time(start)))
+}
+
+/// Alert sinks, runtime policies and capture.
+fn build_responder(opts: &WatchOptions) -> anyhow::Result<Responder> {
+    let window = if opts.rate_limit.is_finite() && opts.rate_limit >= 0.0 {
+        Duration::from_secs_f64(opts.rate_limit)
+    } else {
+        anyhow::bail!("--rate-limit {} is not a number of seconds", opts.rate_limit);
+    };
+    let mut sinks = SinkSet::new().with_rate_limit(window);
+    let fmt = |f: Option<RulesFormat>, default: AlertFormat| match f {
+        Some(RulesFormat::Json) => AlertFormat::Json,
+        Some(RulesFormat::Text) => AlertFormat::Text,
+        None => default,
+    };
+    let main: Box<dyn Sink> = match &opts.alerts {
+        Some(p) => Box::new(
+            WriterSink::file(p, fmt(opts.format, AlertFormat::Json))
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("cannot open the alerts file {}", p.display()))?,
+        ),
+        None => Box::new(WriterSink::stderr(fmt(opts.format, AlertFormat::Text))),
+    };
+    sinks.add(main).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for url in &opts.webhook {
+        let hook = WebhookSink::new(WebhookConfig::new(url))
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("--webhook {url}"))?;
+        sinks.add(Box::new(hook)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if let Some(t) = &opts.syslog {
+        let target = SyslogTarget::parse(t)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("--syslog {t}"))?;
+        let sink = SyslogSink::new(&target, pyward_respond::syslog::Facility::User)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("--syslog {t}"))?;
+        sinks.add(Box::new(sink)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let policies = match &opts.runtime_policy {
+        Some(p) => RuntimePolicies::from_yaml_file(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => RuntimePolicies::empty(),
+    };
+    let capture = match &opts.capture_dir {
+        Some(d) => Some(
+            Capturer::new(CaptureConfig::new(d))
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("--capture-dir {}", d.display()))?,
+        ),
+        None => None,
+    };
+    Responder::new(sinks, policies, capture).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 impl Session {
@@ -172,30 +275,25 @@ impl Session {
             },
         )
         .context("cannot compile the rules")?;
-        let (alerts, default_format): (Box<dyn Write>, RulesFormat) = match &opts.alerts {
-            Some(p) => (
-                Box::new(std::io::BufWriter::new(create(p, "alerts")?)),
-                RulesFormat::Json,
-            ),
-            None => (Box::new(std::io::stderr()), RulesFormat::Text),
-        };
         let record = match &opts.record {
             Some(p) => Some(std::io::BufWriter::new(create(p, "recording")?)),
             None => None,
         };
         Ok(Session {
             engine,
+            detectors: load_detectors(opts)?,
+            responder: build_responder(opts)?,
             hostname: opts.alerting.hostname(),
-            format: opts.format.unwrap_or(default_format),
-            alerts,
             record,
             fail_on: opts.fail_on,
+            run_cgroup: None,
             events: 0,
             alert_count: 0,
             failing: 0,
             by_priority: Default::default(),
             lost_reported: 0,
             last_loss_check: Instant::now(),
+            last_tick: Instant::now(),
         })
     }
 
@@ -205,28 +303,52 @@ impl Session {
             serde_json::to_writer(&mut *r, ev).context("cannot write the recording")?;
             r.write_all(b"\n").context("cannot write the recording")?;
         }
-        for m in self.engine.evaluate(ev) {
-            let alert = m.to_alert(ev, &self.hostname);
-            self.alert_count += 1;
-            *self.by_priority.entry(alert.priority).or_default() += 1;
-            if self.fail_on.is_some_and(|min| alert.priority.at_least(min)) {
-                self.failing += 1;
-            }
-            match self.format {
-                RulesFormat::Json => {
-                    serde_json::to_writer(&mut self.alerts, &alert)
-                        .context("cannot write alerts")?;
-                    self.alerts
-                        .write_all(b"\n")
-                        .context("cannot write alerts")?;
-                }
-                RulesFormat::Text => {
-                    writeln!(self.alerts, "{}", alert.output).context("cannot write alerts")?
-                }
-            }
-            self.alerts.flush().context("cannot write alerts")?;
+        // The capture ring sees the event before any alert it raises triggers a capture.
+        self.responder.observe(ev);
+        let mut alerts: Vec<Alert> = self
+            .engine
+            .evaluate(ev)
+            .into_iter()
+            .map(|m| m.to_alert(ev, &self.hostname))
+            .collect();
+        if let Some(d) = &mut self.detectors {
+            alerts.extend(d.observe(ev).iter().map(|d| d.to_alert(ev, &self.hostname)));
         }
+        for alert in alerts {
+            self.alert(&alert, Some(ev));
+        }
+        self.tick();
         Ok(())
+    }
+
+    /// Count an alert, deliver it and run the actions the runtime policies plan for it.
+    fn alert(&mut self, alert: &Alert, ev: Option<&pyward_rules::ReplayEvent>) {
+        self.alert_count += 1;
+        *self.by_priority.entry(alert.priority).or_default() += 1;
+        if self.fail_on.is_some_and(|min| alert.priority.at_least(min)) {
+            self.failing += 1;
+        }
+        let mut scope = match ev {
+            Some(ev) => Scope::from_event(ev),
+            None => Scope::from_alert(alert),
+        };
+        if let Some(cg) = &self.run_cgroup {
+            scope = scope.in_run_tree(true).with_cgroup(cg);
+        }
+        for rec in self.responder.on_alert(alert, &scope) {
+            eprintln!("pyward: {rec}");
+        }
+        if let Some(e) = self.responder.take_sink_error() {
+            eprintln!("pyward: WARNING alert delivery: {e}");
+        }
+    }
+
+    /// Periodic work of the sinks and the capture (at most every 200 ms).
+    fn tick(&mut self) {
+        if self.last_tick.elapsed() >= Duration::from_millis(200) {
+            self.last_tick = Instant::now();
+            self.responder.tick(pyward_respond::sink::now_ns());
+        }
     }
 
     /// Every 10 s, warn on standard error if events were lost since the last warning
@@ -255,7 +377,10 @@ impl Session {
         if let Some(r) = &mut self.record {
             r.flush().context("cannot write the recording")?;
         }
-        self.alerts.flush().context("cannot write alerts")?;
+        let summary = self.responder.finish(Duration::from_secs(3));
+        if let Some(e) = self.responder.take_sink_error() {
+            eprintln!("pyward: WARNING alert delivery: {e}");
+        }
         let lost = stats.ring_drops + stats.queue_drops + stats.parse_errors;
         let by: Vec<String> = self
             .by_priority
@@ -288,6 +413,24 @@ impl Session {
                 stats.tracked_full,
                 stats.delivered
             );
+            for (name, st) in &summary.sinks {
+                eprintln!(
+                    "pyward: sink {name}: sent {}, dropped {}, retried {}, rate-limited {}",
+                    st.sent, st.dropped, st.retried, st.rate_limited
+                );
+            }
+            if let Some(d) = &self.detectors {
+                eprintln!("pyward: detectors: {:?}", d.stats());
+            }
+        }
+        if summary.actions_ok + summary.actions_failed > 0 {
+            eprintln!(
+                "pyward: response actions: {} done, {} failed",
+                summary.actions_ok, summary.actions_failed
+            );
+        }
+        if let Some(c) = &summary.closed_capture {
+            eprintln!("pyward: capture written: {}", c.path.display());
         }
         Ok(())
     }
@@ -339,7 +482,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         }
         match src.next(Duration::from_millis(100)) {
             Next::Event(ev, _) => session.handle(&ev)?,
-            Next::Timeout => {}
+            Next::Timeout => session.tick(),
             Next::Closed => break,
         }
         session.check_loss(&src);
@@ -351,6 +494,18 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
     } else {
         crate::exit::PASS
     })
+}
+
+/// A fresh cgroup v2 group for the command of `pyward run`, if cgroup v2 is writable here.
+fn run_cgroup() -> Option<(pyward_respond::CgroupFs, pyward_respond::Cgroup)> {
+    let fs = pyward_respond::CgroupFs::discover().ok()?;
+    match fs.create_run_cgroup() {
+        Ok(g) => Some((fs, g)),
+        Err(e) => {
+            eprintln!("pyward: WARNING no cgroup for the command ({e}); container actions will not apply to it");
+            None
+        }
+    }
 }
 
 /// How long `run` keeps reading events after the command exited.
@@ -368,6 +523,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut src = start(&args.opts, &ruleset, true)?;
     let mut cmd = std::process::Command::new(prog);
     cmd.args(rest);
+    // The command's own cgroup, so a policy can freeze or kill the whole tree (daemons
+    // included) whatever it does; best effort: without it, the tree is followed by pid.
+    let run_cgroup = run_cgroup();
+    if let Some((_, group)) = &run_cgroup {
+        match group.procs_handle() {
+            Ok(procs) => {
+                use std::os::unix::process::CommandExt;
+                // SAFETY: join_self is one write(2) of the pid to an open file:
+                // async-signal-safe.
+                unsafe {
+                    cmd.pre_exec(move || procs.join_self());
+                }
+                session.run_cgroup = Some(group.path().to_owned());
+            }
+            Err(e) => eprintln!("pyward: WARNING cannot use the run cgroup: {e}"),
+        }
+    }
     let mut child = pyward_sensor::spawn_followed(&mut cmd, &mut src)
         .with_context(|| format!("cannot run {prog}"))?;
     let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
@@ -399,6 +571,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         match src.next(Duration::from_millis(50)) {
             Next::Event(ev, _) => session.handle(&ev)?,
             Next::Timeout => {
+                session.tick();
                 // Quiet after the root's own exit event (or, should that event be lost,
                 // after a longer wait): nothing of the tree is still in flight.
                 let quiet_after = if src.root_exit_seen() {
@@ -420,6 +593,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     };
     let stats = src.stop();
     session.finish(&stats, args.opts.stats)?;
+    if let Some((fs, group)) = &run_cgroup {
+        // Daemons the command left behind are part of what was run: they end with it.
+        if let Err(e) = group.remove_when_empty(fs, Duration::from_secs(2), true) {
+            eprintln!("pyward: WARNING cannot remove the run cgroup {}: {e}", group.path());
+        }
+    }
     if session.failing > 0 {
         return Ok(crate::exit::STOP);
     }
