@@ -20,7 +20,7 @@ pub mod users;
 pub use container::ContainerRef;
 pub use convert::Converter;
 pub use fdtable::FdTable;
-pub use live::{spawn_followed, LiveSource, Next};
+pub use live::{follow_before_exec, spawn_followed, LiveSource, Next};
 pub use loader::{LoadReport, ProgramMode, Sensor, SensorError, SensorOptions, SensorStats};
 pub use proctable::{ExeInfo, ProcInfo, ProcessTable};
 pub use raw::{Arch, ExeFlags, KernelEvent, Kind, ParseError, SockAddr, Syscall};

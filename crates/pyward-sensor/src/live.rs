@@ -124,6 +124,15 @@ pub fn spawn_followed(
     cmd: &mut std::process::Command,
     source: &mut LiveSource,
 ) -> std::io::Result<std::process::Child> {
+    follow_before_exec(cmd, source);
+    let child = cmd.spawn()?;
+    source.root = Some(child.id());
+    Ok(child)
+}
+
+/// Make the child of `cmd` add itself to the sensor's tracked map between fork and exec,
+/// for callers that spawn it themselves; then call [`LiveSource::follow`] with its pid.
+pub fn follow_before_exec(cmd: &mut std::process::Command, source: &mut LiveSource) {
     use std::os::unix::process::CommandExt;
     let map_fd = source.sensor.tracked_fd();
     // SAFETY: the hook only makes raw getpid(2) and bpf(2) syscalls on memory of its own
@@ -161,7 +170,4 @@ pub fn spawn_followed(
             Ok(())
         });
     }
-    let child = cmd.spawn()?;
-    source.root = Some(child.id());
-    Ok(child)
 }

@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use pyward_rules::{
-    Engine, EngineOptions, LoadOptions, Priority, RuleMatching, Ruleset, RulesetBuilder, Severity,
-};
 use pyward_detect::DetectorSet;
 use pyward_respond::{
     AlertFormat, CaptureConfig, Capturer, Responder, RuntimePolicies, Scope, Sink, SinkSet,
     SyslogSink, SyslogTarget, WebhookConfig, WebhookSink, WriterSink,
 };
 use pyward_rules::Alert;
+use pyward_rules::{
+    Engine, EngineOptions, LoadOptions, Priority, RuleMatching, Ruleset, RulesetBuilder, Severity,
+};
 use pyward_sensor::{LiveSource, Next, SensorOptions, SensorStats, Syscall};
 
 use super::rules::{MatchingArg, RulesFormat};
@@ -84,6 +84,17 @@ pub struct WatchOptions {
     /// rules/pyward_detectors.yaml, built in).
     #[arg(long)]
     pub no_detectors: bool,
+    /// Stop attacks in the kernel, not only report them: connects/sends to the rules'
+    /// `pyward_malicious_ips`/`_networks` (and intel IOCs) fail with EPERM; executables
+    /// written since start are killed before their first instruction; reads of SSH/GPG keys
+    /// by other programs are killed at the open; mass file encryption is killed. Every
+    /// denial or kill is also an alert.
+    #[arg(long)]
+    pub enforce: bool,
+    /// With --enforce: files or folders to protect from reads by programs other than
+    /// ssh/gpg (repeatable). Default: ~/.ssh and ~/.gnupg of /root and every /home/*.
+    #[arg(long, value_name = "PATH", requires = "enforce")]
+    pub protect: Vec<PathBuf>,
     #[command(flatten)]
     pub alerting: super::rules::AlertArgs,
 }
@@ -214,7 +225,10 @@ fn build_responder(opts: &WatchOptions) -> anyhow::Result<Responder> {
     let window = if opts.rate_limit.is_finite() && opts.rate_limit >= 0.0 {
         Duration::from_secs_f64(opts.rate_limit)
     } else {
-        anyhow::bail!("--rate-limit {} is not a number of seconds", opts.rate_limit);
+        anyhow::bail!(
+            "--rate-limit {} is not a number of seconds",
+            opts.rate_limit
+        );
     };
     let mut sinks = SinkSet::new().with_rate_limit(window);
     let fmt = |f: Option<RulesFormat>, default: AlertFormat| match f {
@@ -235,7 +249,9 @@ fn build_responder(opts: &WatchOptions) -> anyhow::Result<Responder> {
         let hook = WebhookSink::new(WebhookConfig::new(url))
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("--webhook {url}"))?;
-        sinks.add(Box::new(hook)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        sinks
+            .add(Box::new(hook))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     if let Some(t) = &opts.syslog {
         let target = SyslogTarget::parse(t)
@@ -244,7 +260,9 @@ fn build_responder(opts: &WatchOptions) -> anyhow::Result<Responder> {
         let sink = SyslogSink::new(&target, pyward_respond::syslog::Facility::User)
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| format!("--syslog {t}"))?;
-        sinks.add(Box::new(sink)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        sinks
+            .add(Box::new(sink))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let policies = match &opts.runtime_policy {
         Some(p) => RuntimePolicies::from_yaml_file(p).map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -335,9 +353,8 @@ impl Session {
         if let Some(cg) = &self.run_cgroup {
             scope = scope.in_run_tree(true).with_cgroup(cg);
         }
-        for rec in self.responder.on_alert(alert, &scope) {
-            eprintln!("pyward: {rec}");
-        }
+        // Each action's record is itself delivered to the sinks as an alert.
+        let _ = self.responder.on_alert(alert, &scope);
         if let Some(e) = self.responder.take_sink_error() {
             eprintln!("pyward: WARNING alert delivery: {e}");
         }
@@ -468,6 +485,11 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
     let mut session = Session::new(&args.opts, &ruleset)?;
     pyward_sensor::signals::install_stop_handler();
     let mut src = start(&args.opts, &ruleset, false)?;
+    let enforcer = if args.opts.enforce {
+        Some(start_enforcer(&args.opts, &ruleset, None)?)
+    } else {
+        None
+    };
     let deadline = match args.duration {
         Some(s) if s.is_finite() && s >= 0.0 => Some(Instant::now() + Duration::from_secs_f64(s)),
         Some(s) => anyhow::bail!("--duration {s} is not a number of seconds"),
@@ -480,6 +502,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
+        session.drain_enforcer(enforcer.as_ref());
         match src.next(Duration::from_millis(100)) {
             Next::Event(ev, _) => session.handle(&ev)?,
             Next::Timeout => session.tick(),
@@ -488,6 +511,11 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         session.check_loss(&src);
     }
     let stats = src.stop();
+    session.drain_enforcer(enforcer.as_ref());
+    if let (Some(e), true) = (&enforcer, args.opts.stats) {
+        eprintln!("pyward: {}", e.stats());
+    }
+    drop(enforcer);
     session.finish(&stats, args.opts.stats)?;
     Ok(if session.failing > 0 {
         crate::exit::STOP
@@ -504,6 +532,97 @@ fn run_cgroup() -> Option<(pyward_respond::CgroupFs, pyward_respond::Cgroup)> {
         Err(e) => {
             eprintln!("pyward: WARNING no cgroup for the command ({e}); container actions will not apply to it");
             None
+        }
+    }
+}
+
+/// The networks of the rules' indicator lists, for the in-kernel connect/send deny.
+fn blocked_networks(ruleset: &Ruleset) -> Vec<pyward_enforce::IpNet> {
+    let mut nets = Vec::new();
+    for list in ruleset.lists() {
+        if list.name != "pyward_malicious_ips" && list.name != "pyward_malicious_networks" {
+            continue;
+        }
+        for item in &list.items {
+            let item = item.trim_matches(|c| c == '"' || c == '\'');
+            if let Ok(n) = item.parse::<pyward_enforce::IpNet>() {
+                nets.push(n);
+            } else if let Ok(ip) = item.parse::<std::net::IpAddr>() {
+                nets.push(pyward_enforce::IpNet::from(ip));
+            } else {
+                eprintln!(
+                    "pyward: WARNING {} item {item:?} is not an IP address or network; not blocked",
+                    list.name
+                );
+            }
+        }
+    }
+    nets
+}
+
+/// Home folders whose keys --enforce protects by default.
+fn default_homes() -> Vec<PathBuf> {
+    let mut homes = vec![PathBuf::from("/root")];
+    if let Ok(rd) = std::fs::read_dir("/home") {
+        homes.extend(rd.flatten().map(|e| e.path()));
+    }
+    homes
+}
+
+/// Load the in-kernel enforcement and feed it from the rules (network deny attaches to
+/// `cgroup`: the run's own cgroup, or the cgroup v2 root host-wide).
+fn start_enforcer(
+    opts: &WatchOptions,
+    ruleset: &Ruleset,
+    cgroup: Option<&Path>,
+) -> anyhow::Result<pyward_enforce::Enforcer> {
+    let cgroup = match cgroup {
+        Some(c) => Some(c.to_path_buf()),
+        None => Some(
+            pyward_enforce::cgroup2_mount()
+                .context("--enforce needs cgroup v2 for the network deny")?,
+        ),
+    };
+    let enforcer = pyward_enforce::Enforcer::start(pyward_enforce::EnforceOptions {
+        cgroup,
+        ..pyward_enforce::EnforceOptions::default()
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("cannot start the in-kernel enforcement (--enforce)")?;
+    let nets = blocked_networks(ruleset);
+    enforcer
+        .block_networks(&nets)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let paths = if opts.protect.is_empty() {
+        pyward_enforce::key_dirs(&default_homes())
+    } else {
+        opts.protect.clone()
+    };
+    let protected = enforcer
+        .protect_paths(&paths, pyward_enforce::SSH_GPG_COMMS)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    enforcer
+        .allow_exec_comms(pyward_enforce::BUILD_TOOL_COMMS)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let report = enforcer.report();
+    eprint!("pyward: {report}");
+    eprintln!(
+        "pyward: enforcement: {} blocked network(s), protected files: {protected:?}",
+        nets.len()
+    );
+    if report.degraded() {
+        eprintln!("pyward: WARNING part of the enforcement requested is NOT in force (see above)");
+    }
+    Ok(enforcer)
+}
+
+impl Session {
+    /// Turn enforcement records (denials, kills) into alerts.
+    fn drain_enforcer(&mut self, enforcer: Option<&pyward_enforce::Enforcer>) {
+        let Some(e) = enforcer else { return };
+        while let Some(ev) = e.try_recv() {
+            let alert = ev.to_alert(&self.hostname);
+            self.alert(&alert, None);
         }
     }
 }
@@ -540,8 +659,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             Err(e) => eprintln!("pyward: WARNING cannot use the run cgroup: {e}"),
         }
     }
-    let mut child = pyward_sensor::spawn_followed(&mut cmd, &mut src)
-        .with_context(|| format!("cannot run {prog}"))?;
+    let enforcer = if args.opts.enforce {
+        let dir = run_cgroup.as_ref().map(|(_, g)| g.dir().to_path_buf());
+        if dir.is_none() {
+            anyhow::bail!(
+                "--enforce with `run` needs a cgroup for the command (cgroup v2 writable); \
+                 see the warning above"
+            );
+        }
+        Some(start_enforcer(&args.opts, &ruleset, dir.as_deref())?)
+    } else {
+        None
+    };
+    pyward_sensor::follow_before_exec(&mut cmd, &mut src);
+    let spawned = match &enforcer {
+        Some(e) => e.spawn_scoped(&mut cmd),
+        None => cmd.spawn(),
+    };
+    let mut child = spawned.with_context(|| format!("cannot run {prog}"))?;
+    src.follow(child.id())
+        .context("cannot follow the command's process tree")?;
     let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
     let mut forwarded = false;
     loop {
@@ -568,6 +705,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             );
             break;
         }
+        session.drain_enforcer(enforcer.as_ref());
         match src.next(Duration::from_millis(50)) {
             Next::Event(ev, _) => session.handle(&ev)?,
             Next::Timeout => {
@@ -592,13 +730,24 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         None => child.wait().context("cannot wait for the command")?,
     };
     let stats = src.stop();
-    session.finish(&stats, args.opts.stats)?;
     if let Some((fs, group)) = &run_cgroup {
         // Daemons the command left behind are part of what was run: they end with it.
+        // The enforcement stays in force until the cgroup is empty.
         if let Err(e) = group.remove_when_empty(fs, Duration::from_secs(2), true) {
-            eprintln!("pyward: WARNING cannot remove the run cgroup {}: {e}", group.path());
+            eprintln!(
+                "pyward: WARNING cannot remove the run cgroup {}: {e}",
+                group.path()
+            );
         }
     }
+    session.drain_enforcer(enforcer.as_ref());
+    if let Some(e) = &enforcer {
+        if args.opts.stats {
+            eprintln!("pyward: {}", e.stats());
+        }
+    }
+    drop(enforcer);
+    session.finish(&stats, args.opts.stats)?;
     if session.failing > 0 {
         return Ok(crate::exit::STOP);
     }
