@@ -9,7 +9,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use crate::ast::{Expr, FieldExpr, Modifier, Op, Rhs, TArg, Transformer};
 use crate::event::{Event, EventType, FdAttr, Value};
-use crate::fields::{self, glob_match, Field, FieldType, Kind, Val};
+use crate::fields::{self, glob_match, ArgSel, Field, FieldType, Kind, NetPart, Val};
 
 /// Most nodes a rule may have after macro expansion.
 pub(crate) const MAX_EXPANDED_NODES: usize = 1_000_000;
@@ -239,6 +239,9 @@ pub(crate) struct Check {
     slot: u16,
     /// How to read `lhs` straight from the event, when it is a plain attribute.
     fast: Fast,
+    /// The read and the test fused into one specialised step, decided at build time
+    /// (no per-event dispatch on operator and field type), for the common checks.
+    kernel: Kernel,
     m: Matcher,
     lhs: Operand,
     /// The check as written, without source positions: equal keys mean equal checks
@@ -262,6 +265,8 @@ enum Fast {
     OpenCreate,
     /// `evt.rawres`.
     RawRes,
+    /// `evt.num`.
+    EvtNum,
     /// Any ancestor's attribute (`proc.aname` without index): true if one matches.
     AnyAncestor(crate::event::ProcAttr),
 }
@@ -269,7 +274,7 @@ enum Fast {
 impl Fast {
     /// The attribute's value (`Some(None)`: missing), or `None` when this is not a
     /// single value read straight from the event.
-    #[inline]
+    #[inline(always)]
     fn read<E: Event + ?Sized>(self, e: &E) -> Option<Option<Value<'_>>> {
         Some(match self {
             Fast::Proc(level, attr) => e.proc(usize::from(level), attr),
@@ -289,15 +294,20 @@ impl Fast {
             )),
             Fast::OpenCreate => Some(Value::Bool(e.open_mode().is_some_and(|(_, c)| c))),
             Fast::RawRes => e.res().map(Value::Int),
+            Fast::EvtNum => e.num().map(Value::Uint),
             Fast::AnyAncestor(_) | Fast::None => return None,
         })
     }
 
     fn of(lhs: &Operand) -> Fast {
-        let Operand::Field(f) = lhs else {
-            return Fast::None;
-        };
-        match &f.kind {
+        match lhs {
+            Operand::Field(f) => Fast::of_kind(&f.kind),
+            Operand::Transform(_) => Fast::None,
+        }
+    }
+
+    fn of_kind(kind: &Kind) -> Fast {
+        match kind {
             Kind::Proc(level, attr) => match u8::try_from(*level) {
                 Ok(l) => Fast::Proc(l, *attr),
                 Err(_) => Fast::None,
@@ -311,10 +321,236 @@ impl Fast {
             Kind::EvtIsOpenWrite => Fast::OpenWrite,
             Kind::EvtIsOpenCreate => Fast::OpenCreate,
             Kind::EvtRawres => Fast::RawRes,
+            Kind::EvtNum => Fast::EvtNum,
+            // as `fields::net_part`: the server or client side's attribute as stored
+            Kind::FdServer(p) | Kind::FdClient(p) => {
+                let server = matches!(kind, Kind::FdServer(_));
+                Fast::Fd(match (server, p) {
+                    (true, NetPart::Ip) => FdAttr::Sip,
+                    (false, NetPart::Ip) => FdAttr::Cip,
+                    (true, NetPart::Port) => FdAttr::Sport,
+                    (false, NetPart::Port) => FdAttr::Cport,
+                    (true, NetPart::Name) => FdAttr::SipName,
+                    (false, NetPart::Name) => FdAttr::CipName,
+                })
+            }
             Kind::AnyAncestor(attr) => Fast::AnyAncestor(*attr),
             _ => Fast::None,
         }
     }
+}
+
+/// A check specialised when the rules are compiled: how to read the field (a plain
+/// attribute, [`Fast`]) and which test to apply to it, fused so that evaluating it
+/// is one `match` and the test, with no re-dispatch on operator or value type and
+/// no conversion of the value.
+/// Every kernel gives exactly the answer of [`Check::eval_generic`]; a value of an
+/// unexpected type falls back to the generic test.
+#[derive(Clone, Debug)]
+enum Kernel {
+    /// A text attribute (read through [`Check::fast`]) and a string test.
+    Str(StrTest),
+    /// A boolean attribute `= rhs` (`!= rhs` when `negate`).
+    Bool { rhs: bool, negate: bool },
+    /// A numeric attribute compared with a constant.
+    Num { op: NOp, rhs: i128 },
+    /// A numeric attribute in a list of constants.
+    NumIn(Box<[i128]>),
+    /// Any ancestor's text attribute (`proc.aname in (...)`): true if one passes.
+    AnyAncestor(crate::event::ProcAttr, StrTest),
+    /// A syscall argument by name (`evt.arg.flags`), tested as text.
+    Arg(Box<str>, StrTest),
+    /// `tolower(<text attribute>)`: ASCII values are lowered into a buffer on the
+    /// stack (no allocation) and given to the check's matcher.
+    Lower(Fast),
+    /// Another plain attribute (an IP, say): read straight, tested by the matcher.
+    Value,
+    /// Not specialised: [`Check::eval_generic`] and the matcher decide.
+    Generic,
+}
+
+/// A string test of a [`Kernel::Str`], with what it needs precomputed.
+#[derive(Clone, Debug)]
+enum StrTest {
+    Eq(Box<str>),
+    Ne(Box<str>),
+    StartsWith(Box<str>),
+    EndsWith(Box<str>),
+    Contains(Box<str>),
+    /// `glob`, with the length of the literal start of the pattern (before any
+    /// wildcard), compared first.
+    Glob {
+        pat: Box<str>,
+        lit: usize,
+    },
+    /// `in` (`not in` when `negate`).
+    In {
+        set: Box<StrSet>,
+        negate: bool,
+    },
+    PMatch(Box<StrSet>),
+    /// Several tests of one field merged from an `or`: any passes.
+    Any(Box<[StrTest]>),
+}
+
+impl Kernel {
+    /// The kernel of a check on `lhs` (read through `src`) with matcher `m`.
+    fn of_check(lhs: &Operand, src: Fast, m: &Matcher, ty: FieldType) -> Kernel {
+        match lhs {
+            Operand::Field(Field {
+                kind: Kind::EvtArg(ArgSel::Name(name)),
+                ..
+            }) => match StrTest::of(m) {
+                Some(t) => Kernel::Arg(name.as_str().into(), t),
+                None => Kernel::Generic,
+            },
+            Operand::Transform(t)
+                if t.kind == Transformer::ToLower && !matches!(m, Matcher::Exists) =>
+            {
+                match t.args.as_slice() {
+                    [TArgC::Op(Operand::Field(f))]
+                        if f.ty == FieldType::Str
+                            && !matches!(
+                                Fast::of_kind(&f.kind),
+                                Fast::None | Fast::AnyAncestor(_)
+                            ) =>
+                    {
+                        Kernel::Lower(Fast::of_kind(&f.kind))
+                    }
+                    _ => Kernel::Generic,
+                }
+            }
+            _ => Kernel::of(src, m, ty),
+        }
+    }
+
+    fn of(src: Fast, m: &Matcher, ty: FieldType) -> Kernel {
+        let single = !matches!(src, Fast::None | Fast::AnyAncestor(_));
+        match (src, m) {
+            (Fast::AnyAncestor(attr), m) if ty == FieldType::Str => match StrTest::of(m) {
+                Some(t) => Kernel::AnyAncestor(attr, t),
+                None => Kernel::Generic,
+            },
+            (_, _) if !single => Kernel::Generic,
+            (_, Matcher::Bool { rhs, negate }) if ty == FieldType::Bool => Kernel::Bool {
+                rhs: *rhs,
+                negate: *negate,
+            },
+            (_, Matcher::Num { op, rhs })
+                if matches!(ty, FieldType::Int | FieldType::Uint | FieldType::AbsTime) =>
+            {
+                Kernel::Num { op: *op, rhs: *rhs }
+            }
+            (_, Matcher::NumIn { set })
+                if matches!(ty, FieldType::Int | FieldType::Uint | FieldType::AbsTime) =>
+            {
+                Kernel::NumIn(set.clone().into_boxed_slice())
+            }
+            (_, m) if ty == FieldType::Str => match StrTest::of(m) {
+                Some(t) => Kernel::Str(t),
+                None => Kernel::Value,
+            },
+            (_, Matcher::Exists) => Kernel::Generic,
+            _ => Kernel::Value,
+        }
+    }
+}
+
+impl StrTest {
+    /// The test equivalent to `m` on text values, if it is one of the fused kinds.
+    fn of(m: &Matcher) -> Option<StrTest> {
+        Some(match m {
+            Matcher::Str { op, needle } => match op {
+                SOp::Eq => StrTest::Eq(needle.clone()),
+                SOp::Ne => StrTest::Ne(needle.clone()),
+                SOp::StartsWith => StrTest::StartsWith(needle.clone()),
+                SOp::EndsWith => StrTest::EndsWith(needle.clone()),
+                SOp::Contains => StrTest::Contains(needle.clone()),
+                SOp::Glob => StrTest::Glob {
+                    lit: glob_literal_len(needle.as_bytes()),
+                    pat: needle.clone(),
+                },
+                SOp::IContains | SOp::IGlob => return None,
+            },
+            Matcher::InSet { set, negate } => StrTest::In {
+                set: set.clone(),
+                negate: *negate,
+            },
+            Matcher::PMatch(set) => StrTest::PMatch(set.clone()),
+            Matcher::AnyOf(ms) => {
+                let ts = ms.iter().map(StrTest::of).collect::<Option<Vec<_>>>()?;
+                // `x = a or x = b or x in (c, d)`: one set lookup
+                let mut all: Vec<String> = Vec::new();
+                for t in &ts {
+                    match t {
+                        StrTest::Eq(n) => all.push(n.to_string()),
+                        StrTest::In { set, negate: false } => {
+                            all.extend(set.members().map(str::to_owned))
+                        }
+                        _ => {
+                            all.clear();
+                            break;
+                        }
+                    }
+                }
+                if all.is_empty() {
+                    StrTest::Any(ts.into_boxed_slice())
+                } else {
+                    StrTest::In {
+                        set: Box::new(StrSet::new(&all)),
+                        negate: false,
+                    }
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// As [`Matcher::test_str`] on the matcher this test came from.
+    #[inline(always)]
+    fn test(&self, s: &str) -> bool {
+        let b = s.as_bytes();
+        match self {
+            StrTest::Eq(n) => bytes_eq(b, n.as_bytes()),
+            StrTest::Ne(n) => !bytes_eq(b, n.as_bytes()),
+            StrTest::StartsWith(n) => {
+                let n = n.as_bytes();
+                b.get(..n.len()).is_some_and(|p| bytes_eq(p, n))
+            }
+            StrTest::EndsWith(n) => {
+                let n = n.as_bytes();
+                b.len()
+                    .checked_sub(n.len())
+                    .and_then(|i| b.get(i..))
+                    .is_some_and(|p| bytes_eq(p, n))
+            }
+            StrTest::In { set, negate } => set.contains(s) != *negate,
+            _ => self.test_cold(s),
+        }
+    }
+
+    /// The less frequent tests, out of line to keep [`StrTest::test`] small.
+    #[inline(never)]
+    fn test_cold(&self, s: &str) -> bool {
+        match self {
+            StrTest::Contains(n) => contains_str(s, n),
+            StrTest::Glob { pat, lit } => {
+                let p = pat.as_bytes();
+                p.get(..*lit).is_some_and(|l| s.as_bytes().starts_with(l))
+                    && glob_match(p, s.as_bytes(), false)
+            }
+            StrTest::PMatch(set) => pmatch(set, s),
+            StrTest::Any(ts) => ts.iter().any(|t| t.test(s)),
+            t => t.test(s),
+        }
+    }
+}
+
+/// Length of the literal start of a glob pattern (before its first `*`, `?`, `[` or `\`).
+fn glob_literal_len(pat: &[u8]) -> usize {
+    pat.iter()
+        .position(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
+        .unwrap_or(pat.len())
 }
 
 /// [`Check::slot`] of a check that is not memoised.
@@ -465,6 +701,13 @@ impl StrSet {
             StrItems::Hash(h) => h.len(),
         }
     }
+    /// The members (build time only: merging sets).
+    fn members(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match &self.items {
+            StrItems::Small(v) => Box::new(v.iter().map(|x| &**x)),
+            StrItems::Hash(h) => Box::new(h.iter().map(|x| &**x)),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -545,6 +788,9 @@ impl Net {
 #[derive(Clone, Debug)]
 struct Affix {
     set: HashSet<Box<[u8]>, BuildHasherDefault<Fnv>>,
+    /// The inner edge byte of every item (first byte of a suffix, last byte of a
+    /// prefix): a part whose edge byte is not here is not looked up.
+    edge: [u64; 4],
     lens: Vec<usize>,
     n: usize,
     modifier: Modifier,
@@ -758,8 +1004,10 @@ fn compile_check(
         (_, Rhs::List(items)) => list_matcher(op, modifier, items, ty, &lhs, pos)?,
     };
     let key = check_key(lhs_ast, op, modifier, rhs);
+    let fast = Fast::of(&lhs);
     Ok(Check {
-        fast: Fast::of(&lhs),
+        kernel: Kernel::of_check(&lhs, fast, &m, ty),
+        fast,
         lhs,
         m,
         key,
@@ -1039,7 +1287,15 @@ fn list_matcher(
     if matches!(op, Op::StartsWith | Op::EndsWith) && matches!(ty, FieldType::Str) {
         let mut set: HashSet<Box<[u8]>, BuildHasherDefault<Fnv>> = HashSet::default();
         let mut lens = Vec::new();
+        let mut edge = [0u64; 4];
+        let suffix = op == Op::EndsWith;
         for i in items {
+            let b = i.as_bytes();
+            if let Some(&c) = if suffix { b.first() } else { b.last() } {
+                if let Some(w) = edge.get_mut(usize::from(c >> 6)) {
+                    *w |= 1u64 << (c & 63);
+                }
+            }
             set.insert(i.as_bytes().into());
             if !lens.contains(&i.len()) {
                 lens.push(i.len());
@@ -1049,9 +1305,10 @@ fn list_matcher(
         return Ok(Matcher::Affix(Box::new(Affix {
             n: set.len(),
             set,
+            edge,
             lens,
             modifier,
-            suffix: op == Op::EndsWith,
+            suffix,
         })));
     }
     if matches!(op, Op::Contains | Op::IContains)
@@ -1243,10 +1500,12 @@ fn merge_same_operand(nodes: Vec<Node>) -> Vec<Node> {
                 match members.as_slice() {
                     [first, _, ..] => {
                         let key: Vec<&str> = members.iter().map(|c| &*c.key).collect();
+                        let m = Matcher::AnyOf(members.iter().map(|c| c.m.clone()).collect());
                         out.push(Node::Check(Box::new(Check {
+                            kernel: Kernel::of(first.fast, &m, operand_type(&first.lhs)),
                             fast: first.fast,
                             lhs: first.lhs.clone(),
-                            m: Matcher::AnyOf(members.iter().map(|c| c.m.clone()).collect()),
+                            m,
                             key: format!("anyof[{}]", key.join(" | ")).into_boxed_str(),
                             slot: NO_SLOT,
                         })));
@@ -1419,81 +1678,92 @@ impl Node {
     }
 }
 
-/// What a [`FlatOp`] does.
-// leaves first: `kind <= Memo` tests for a leaf
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum OpKind {
-    Check,
-    /// A check whose result is shared through the per-event [`Memo`].
-    Memo,
-    And,
-    Or,
-}
+/// Where a [`Step`] goes next: another step's index, or one of these two ends.
+const END_TRUE: u32 = u32::MAX;
+const END_FALSE: u32 = u32::MAX - 1;
 
-/// One node of a [`Flat`] plan (12 bytes, five to a cache line).
+/// One check of a [`Flat`] plan and where to go after it (16 bytes, four to a cache
+/// line).
 #[derive(Clone, Copy, Debug)]
-struct FlatOp {
-    kind: OpKind,
-    /// The node is negated (a `not` folded into the node it applies to, so that
-    /// `not <check>`, the usual form of an exception, costs no extra step).
-    neg: bool,
-    /// Memo slot of an [`OpKind::Memo`].
-    slot: u16,
-    /// Index in [`Flat::checks`] of a check.
+struct Step {
+    /// Index in [`Flat::checks`].
     check: u32,
-    /// Index just past this node's subtree: where its next sibling starts.
-    end: u32,
+    /// Memo slot of a check shared with other rules, or [`NO_SLOT`].
+    slot: u16,
+    /// The next step when the check is true, or [`END_TRUE`]/[`END_FALSE`].
+    on_true: u32,
+    /// The next step when the check is false.
+    on_false: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<FlatOp>() == 12);
+const _: () = assert!(std::mem::size_of::<Step>() == 16);
 
-/// The plans of all rules of one event type in two contiguous arrays, instead of a
-/// tree of boxes spread over the heap: nodes in pre-order (each knows where its
-/// subtree ends, so `and`/`or` step from child to child and short-circuit by index),
-/// and the checks in the order the nodes meet them. A memoised check is stored once
-/// for all the rules that share it.
+/// The plans of all rules of one event type compiled to branch programs, the way a
+/// compiler lowers `&&`/`||`/`!`: each check knows where evaluation continues when
+/// it is true and when it is false, so an `and` that meets a false child jumps
+/// straight past its siblings, a `not` swaps the two targets, and evaluating a rule
+/// is one loop over steps, with no recursion, no stack and no `and`/`or` nodes at
+/// all. The checks are visited in exactly the order (and with exactly the
+/// short-circuits) of the tree the plan came from. The checks live in one array,
+/// a memoised check stored once for all the rules that share it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Flat {
-    ops: Vec<FlatOp>,
+    steps: Vec<Step>,
     checks: Vec<Check>,
     /// Check index of each memo slot already stored.
     memo_checks: std::collections::HashMap<u16, u32>,
 }
 
 impl Flat {
-    /// Append the plan `n`; returns the index of its root, for [`Flat::eval`].
+    /// Append the plan `n`; returns its entry, for [`Flat::eval`].
     pub(crate) fn push(&mut self, n: &Node) -> u32 {
-        self.push_node(n, false)
+        // Steps are emitted last-first (a check's targets must exist before it), then
+        // reversed so that the steps of a rule lie in evaluation order in memory.
+        let first = self.steps.len();
+        let entry = self.emit(n, END_TRUE, END_FALSE);
+        let last = self.steps.len();
+        let flip = |i: u32| -> u32 {
+            let i = i as usize;
+            if (first..last).contains(&i) {
+                (first + last - 1 - i) as u32
+            } else {
+                i as u32
+            }
+        };
+        if let Some(new) = self.steps.get_mut(first..last) {
+            new.reverse();
+            for s in new {
+                s.on_true = flip(s.on_true);
+                s.on_false = flip(s.on_false);
+            }
+        }
+        flip(entry)
     }
 
-    /// Append `n`, negated if `neg`; returns the index of its root.
-    fn push_node(&mut self, n: &Node, neg: bool) -> u32 {
-        let start = self.ops.len();
-        let op = |kind, slot, check| FlatOp {
-            neg,
-            kind,
-            slot,
-            check,
-            end: 0,
-        };
+    /// Emit the steps of `n` given where to go when it is true (`t`) or false (`f`);
+    /// returns the step (or end) where `n` starts.
+    fn emit(&mut self, n: &Node, t: u32, f: u32) -> u32 {
         match n {
-            Node::And(v) | Node::Or(v) => {
-                let kind = if matches!(n, Node::And(_)) {
-                    OpKind::And
-                } else {
-                    OpKind::Or
-                };
-                self.ops.push(op(kind, NO_SLOT, 0));
-                for c in v.iter() {
-                    self.push_node(c, false);
+            Node::And(v) => {
+                // each child continues to the next one when true, to `f` when false
+                let mut next = t;
+                for c in v.iter().rev() {
+                    next = self.emit(c, next, f);
                 }
+                next
             }
-            // no node of its own: the flag goes on the operand
-            Node::Not(x) => return self.push_node(x, !neg),
+            Node::Or(v) => {
+                let mut next = f;
+                for c in v.iter().rev() {
+                    next = self.emit(c, t, next);
+                }
+                next
+            }
+            Node::Not(x) => self.emit(x, f, t),
             Node::Check(c) => {
                 let ci = self.checks.len() as u32;
                 self.checks.push((**c).clone());
-                self.ops.push(op(OpKind::Check, NO_SLOT, ci));
+                self.step(ci, NO_SLOT, t, f)
             }
             Node::Memo(slot, c) => {
                 let ci = match self.memo_checks.get(slot) {
@@ -1505,79 +1775,70 @@ impl Flat {
                         ci
                     }
                 };
-                self.ops.push(op(OpKind::Memo, *slot, ci));
+                self.step(ci, *slot, t, f)
             }
         }
-        let end = self.ops.len() as u32;
-        if let Some(o) = self.ops.get_mut(start) {
-            o.end = end;
-        }
-        start as u32
+    }
+
+    fn step(&mut self, check: u32, slot: u16, on_true: u32, on_false: u32) -> u32 {
+        let i = self.steps.len() as u32;
+        self.steps.push(Step {
+            check,
+            slot,
+            on_true,
+            on_false,
+        });
+        i
     }
 
     /// Done adding plans: release the build-time index.
     pub(crate) fn finish(&mut self) {
         self.memo_checks = Default::default();
-        self.ops.shrink_to_fit();
+        self.steps.shrink_to_fit();
         self.checks.shrink_to_fit();
     }
 
-    /// Evaluate the plan rooted at `i` (as [`Node::eval`] would the tree it came from).
-    pub(crate) fn eval<E: Event + ?Sized>(&self, i: u32, e: &E, memo: &mut Memo) -> bool {
-        let Some(op) = self.ops.get(i as usize) else {
-            return false;
-        };
-        match op.kind {
-            OpKind::Check | OpKind::Memo => self.leaf(op, e, memo) != op.neg,
-            OpKind::And | OpKind::Or => {
-                // an `and` stops at the first false child, an `or` at the first true
-                let stop = op.kind == OpKind::Or;
-                let mut j = i + 1;
-                while j < op.end {
-                    let Some(c) = self.ops.get(j as usize) else {
-                        break;
-                    };
-                    // leaves inline (one well-predicted test); only nested
-                    // `and`/`or` recurse
-                    let r = if c.kind <= OpKind::Memo {
-                        self.leaf(c, e, memo) != c.neg
-                    } else {
-                        self.eval(j, e, memo)
-                    };
-                    if r == stop {
-                        return stop != op.neg;
-                    }
-                    j = c.end;
-                }
-                stop == op.neg
-            }
+    /// Evaluate the plan entered at `entry` (as [`Node::eval`] would the tree it came
+    /// from).
+    #[inline]
+    pub(crate) fn eval<E: Event + ?Sized>(&self, entry: u32, e: &E, memo: &mut Memo) -> bool {
+        let mut i = entry;
+        // each step moves forward in its rule's steps, so this ends; `None` (an end
+        // or a corrupt index) stops it
+        while let Some(st) = self.steps.get(i as usize) {
+            let r = if st.slot == NO_SLOT {
+                self.check(st, e)
+            } else {
+                self.memoised(st, e, memo)
+            };
+            i = if r { st.on_true } else { st.on_false };
         }
+        i == END_TRUE
     }
 
-    /// A check, through the memo when it has a slot.
-    #[inline]
-    fn leaf<E: Event + ?Sized>(&self, op: &FlatOp, e: &E, memo: &mut Memo) -> bool {
-        let (w, bit) = (usize::from(op.slot) / 64, 1u64 << (op.slot % 64));
+    /// A shared check, through the memo.
+    #[inline(always)]
+    fn memoised<E: Event + ?Sized>(&self, st: &Step, e: &E, memo: &mut Memo) -> bool {
+        let (w, bit) = (usize::from(st.slot) / 64, 1u64 << (st.slot % 64));
         match (memo.done.get_mut(w), memo.val.get_mut(w)) {
             (Some(d), Some(v)) => {
                 if *d & bit != 0 {
                     return *v & bit != 0;
                 }
-                let r = self.check(op, e);
+                let r = self.check(st, e);
                 *d |= bit;
                 if r {
                     *v |= bit;
                 }
                 r
             }
-            // NO_SLOT: not memoised
-            _ => self.check(op, e),
+            _ => self.check(st, e),
         }
     }
 
-    #[inline]
-    fn check<E: Event + ?Sized>(&self, op: &FlatOp, e: &E) -> bool {
-        let Some(c) = self.checks.get(op.check as usize) else {
+    #[inline(always)]
+    fn check<E: Event + ?Sized>(&self, st: &Step, e: &E) -> bool {
+        let Some(c) = self.checks.get(st.check as usize) else {
             return false;
         };
         c.eval(e)
@@ -1585,7 +1846,99 @@ impl Flat {
 }
 
 impl Check {
+    /// The check's value on `e`: the specialised kernel when there is one.
+    ///
+    /// One call per check: not inlined into the plan loop (measured: with every
+    /// kernel inlined there, the loop runs more instructions, not fewer).
+    #[inline(never)]
     fn eval<E: Event + ?Sized>(&self, e: &E) -> bool {
+        let src = self.fast;
+        match &self.kernel {
+            Kernel::Str(t) => match src.read(e) {
+                Some(Some(Value::Str(s))) => t.test(s),
+                Some(None) => false,
+                _ => self.eval_unfused(e),
+            },
+            Kernel::Bool { rhs, negate } => match src.read(e) {
+                Some(Some(Value::Bool(b))) => (b == *rhs) != *negate,
+                Some(None) => false,
+                _ => self.eval_unfused(e),
+            },
+            Kernel::Num { op, rhs } => match src.read(e) {
+                Some(Some(Value::Uint(u))) => num_cmp(*op, i128::from(u), *rhs),
+                Some(Some(Value::Int(i))) => num_cmp(*op, i128::from(i), *rhs),
+                Some(None) => false,
+                _ => self.eval_unfused(e),
+            },
+            Kernel::NumIn(set) => match src.read(e) {
+                Some(Some(Value::Uint(u))) => set.contains(&i128::from(u)),
+                Some(Some(Value::Int(i))) => set.contains(&i128::from(i)),
+                Some(None) => false,
+                _ => self.eval_unfused(e),
+            },
+            Kernel::Value => match src.read(e) {
+                Some(v) => self.test_value(v, e),
+                None => self.eval_unfused(e),
+            },
+            Kernel::AnyAncestor(..) | Kernel::Arg(..) | Kernel::Lower(_) | Kernel::Generic => {
+                self.eval_other(e)
+            }
+        }
+    }
+
+    /// The kernels that do not read one plain attribute.
+    #[inline(never)]
+    fn eval_other<E: Event + ?Sized>(&self, e: &E) -> bool {
+        match &self.kernel {
+            Kernel::AnyAncestor(attr, t) => {
+                // as `fields::any_value`: levels 1.. until the first unknown one
+                for level in 1..=fields::MAX_ANCESTORS {
+                    let hit = match e.proc(level, *attr) {
+                        None => break,
+                        Some(Value::Str(s)) => t.test(s),
+                        Some(v) => self.m.test(&Val::from(v), e),
+                    };
+                    if hit {
+                        return true;
+                    }
+                }
+                false
+            }
+            Kernel::Arg(name, t) => match e.arg(name) {
+                Some(Value::Str(s)) => t.test(s),
+                None => false,
+                Some(_) => self.eval_unfused(e),
+            },
+            Kernel::Lower(src) => self.eval_lower(*src, e),
+            _ => self.eval_unfused(e),
+        }
+    }
+
+    /// [`Kernel::Lower`]: `tolower` of a short ASCII value without allocating.
+    #[inline(never)]
+    fn eval_lower<E: Event + ?Sized>(&self, src: Fast, e: &E) -> bool {
+        let mut buf = [0u8; 256];
+        match src.read(e) {
+            Some(None) => false,
+            Some(Some(Value::Str(s))) if s.is_ascii() && s.len() <= buf.len() => {
+                let Some(low) = buf.get_mut(..s.len()) else {
+                    return self.eval_unfused(e);
+                };
+                for (d, c) in low.iter_mut().zip(s.bytes()) {
+                    *d = c.to_ascii_lowercase();
+                }
+                match std::str::from_utf8(low) {
+                    Ok(l) => self.m.test(&Val::Str(Cow::Borrowed(l)), e),
+                    Err(_) => self.eval_unfused(e),
+                }
+            }
+            _ => self.eval_unfused(e),
+        }
+    }
+
+    /// The check without its kernel: the fast attribute read, else the generic path.
+    #[inline(never)]
+    fn eval_unfused<E: Event + ?Sized>(&self, e: &E) -> bool {
         // Fast path: plain attributes read straight from the event (text tested as
         // &str), without the generic extraction and value conversion.
         let direct = match self.fast {
@@ -1850,14 +2203,81 @@ fn val_ip(v: &Val<'_>) -> Option<IpAddr> {
 
 /// Byte equality that stays inline for short strings (most rule constants), where
 /// a call to `memcmp` costs more than the comparison.
-#[inline]
+#[inline(always)]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len()
-        && if a.len() <= 16 {
-            a.iter().zip(b).all(|(x, y)| x == y)
-        } else {
-            a == b
+    if a.len() != b.len() {
+        return false;
+    }
+    let n = a.len();
+    if n >= 8 {
+        // eight bytes at a time, the last word overlapping the one before
+        let mut i = 0;
+        while i + 8 < n {
+            if word8(a, i) != word8(b, i) {
+                return false;
+            }
+            i += 8;
         }
+        word8(a, n - 8) == word8(b, n - 8)
+    } else if n >= 4 {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    }
+}
+
+/// The eight bytes of `s` at `i` as one word (0 past the end, which callers avoid).
+#[inline(always)]
+fn word8(s: &[u8], i: usize) -> u64 {
+    s.get(i..i + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_ne_bytes)
+}
+
+/// The four bytes of `s` at `i` as one word.
+#[inline(always)]
+fn word4(s: &[u8], i: usize) -> u32 {
+    s.get(i..i + 4)
+        .and_then(|w| <[u8; 4]>::try_from(w).ok())
+        .map_or(0, u32::from_ne_bytes)
+}
+
+/// `hay` contains `needle`: a scan for the needle's first byte and a word compare
+/// for short haystacks (event strings mostly are), the standard two-way search
+/// for long ones (linear time whatever the input).
+#[inline]
+fn contains_str(hay_s: &str, needle_s: &str) -> bool {
+    let (hay, needle) = (hay_s.as_bytes(), needle_s.as_bytes());
+    let Some((&first, _)) = needle.split_first() else {
+        return true;
+    };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    if hay.len() > 256 {
+        return hay_s.contains(needle_s);
+    }
+    let last_start = hay.len() - needle.len();
+    let mut i = 0;
+    while i <= last_start {
+        match hay
+            .get(i..=last_start)
+            .and_then(|h| h.iter().position(|&c| c == first))
+        {
+            None => return false,
+            Some(p) => {
+                i += p;
+                if hay
+                    .get(i..i + needle.len())
+                    .is_some_and(|w| bytes_eq(w, needle))
+                {
+                    return true;
+                }
+                i += 1;
+            }
+        }
+    }
+    false
 }
 
 impl Matcher {
@@ -1904,10 +2324,7 @@ impl Matcher {
                         // the pattern's literal start must match before any wildcard
                         // can: most paths fail here without running the matcher
                         let n = needle.as_bytes();
-                        let lit = n
-                            .iter()
-                            .position(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
-                            .unwrap_or(n.len());
+                        let lit = glob_literal_len(n);
                         n.get(..lit).is_some_and(|l| s.as_bytes().starts_with(l))
                             && glob_match(n, s.as_bytes(), false)
                     }
@@ -1916,29 +2333,11 @@ impl Matcher {
             }
             Matcher::Regex(re) => re.is_match(&v.to_text()),
             Matcher::InSet { set, negate } => set.contains(&v.to_text()) != *negate,
-            Matcher::PMatch(set) => {
-                let t = v.to_text();
-                let p: &str = t.trim_end_matches('/');
-                if p.is_empty() && t.starts_with('/') {
-                    return set.contains("/");
-                }
-                if set.contains(p) {
-                    return true;
-                }
-                // the prefixes of `p` that end before one of its '/' (its parent
-                // directories), scanned forwards only as far as the longest member
-                let limit = p.len().min(set.max_len.saturating_add(1));
-                let head = p.get(..limit).unwrap_or(p);
-                for (i, _) in head.match_indices('/') {
-                    if i > 0 && p.get(..i).is_some_and(|d| set.contains(d)) {
-                        return true;
-                    }
-                }
-                p.starts_with('/') && p.len() > 1 && set.contains("/")
-            }
+            Matcher::PMatch(set) => pmatch(set, &v.to_text()),
             Matcher::Affix(a) => {
                 let Affix {
                     set,
+                    edge,
                     lens,
                     n,
                     modifier,
@@ -1956,7 +2355,12 @@ impl Matcher {
                     } else {
                         &hay[..l]
                     };
-                    if set.contains(part) {
+                    // an empty item has no edge byte: always look it up
+                    let edge_ok = match if *suffix { part.first() } else { part.last() } {
+                        Some(&c) => byte_bit(edge, c),
+                        None => true,
+                    };
+                    if edge_ok && set.contains(part) {
                         count += 1;
                         if *modifier == Modifier::AnyOf {
                             return true;
@@ -2026,6 +2430,48 @@ impl Matcher {
             }
         }
     }
+}
+
+/// `pmatch`: `t` is one of the paths in `set` or under one of them.
+fn pmatch(set: &StrSet, t: &str) -> bool {
+    let p: &str = t.trim_end_matches('/');
+    if p.is_empty() && t.starts_with('/') {
+        return set.contains("/");
+    }
+    if set.max_len < 63 {
+        // Only the members' lengths can be cut points: for each length L of a member,
+        // `p` itself (L = |p|) or its prefix ending before a '/' at L is a candidate.
+        // ('/' is ASCII, so L is then a char boundary.)
+        let b = p.as_bytes();
+        let mut lens = set.lens & !1; // no empty member
+        while lens != 0 {
+            let l = lens.trailing_zeros() as usize;
+            lens &= lens - 1;
+            let cut = match b.get(l) {
+                None if l == b.len() => true,
+                None => break, // longer than `p`: so are the remaining lengths
+                Some(&c) => c == b'/',
+            };
+            if cut && p.get(..l).is_some_and(|d| set.contains(d)) {
+                return true;
+            }
+        }
+        return p.starts_with('/') && p.len() > 1 && set.contains("/");
+    }
+    if set.contains(p) {
+        return true;
+    }
+    // the prefixes of `p` that end before one of its '/' (its parent
+    // directories), scanned forwards only as far as the longest member
+    // ('/' is ASCII, so every index of a '/' byte is a char boundary)
+    let limit = p.len().min(set.max_len.saturating_add(1));
+    let head = p.as_bytes().get(..limit).unwrap_or(p.as_bytes());
+    for (i, &c) in head.iter().enumerate() {
+        if c == b'/' && i > 0 && p.get(..i).is_some_and(|d| set.contains(d)) {
+            return true;
+        }
+    }
+    p.starts_with('/') && p.len() > 1 && set.contains("/")
 }
 
 fn modifier_ok(m: Modifier, count: usize, n: usize) -> bool {
@@ -2148,9 +2594,200 @@ mod tests {
         }
     }
 
+    /// The word-at-a-time equality agrees with `==` at every length and every
+    /// position of a difference.
+    #[test]
+    fn bytes_eq_agrees_with_slice_eq() {
+        let base: Vec<u8> = (0u8..40).map(|i| b'a' + i % 26).collect();
+        for n in 0..base.len() {
+            let a = &base[..n];
+            assert!(bytes_eq(a, a));
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] ^= 0x20;
+                assert_eq!(bytes_eq(a, &b), a == &b[..], "len {n}, diff at {i}");
+            }
+            if n > 0 {
+                assert!(!bytes_eq(a, &base[..n - 1]));
+            }
+        }
+    }
+
+    /// The first-byte scan agrees with `str::contains`, on short and long (> 256
+    /// bytes, the two-way search) haystacks, with repeats and non-ASCII text.
+    #[test]
+    fn contains_str_agrees_with_std() {
+        let long = "ab".repeat(200) + "../x" + &"é".repeat(50);
+        let hays = [
+            "",
+            ".",
+            "..",
+            "../",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/a/../b",
+            "....../",
+            "O_RDONLY|O_CLOEXEC",
+            "O_WRONLY|O_CREAT|O_TRUNC",
+            "/é/../ü",
+            "aaaaaaaaaaaaaaaaaaaab",
+            long.as_str(),
+        ];
+        let needles = [
+            "", ".", "../", "O_CREAT", "O_TRUNC", "aab", "é/", "x", "abab../x", "ü",
+        ];
+        for h in hays {
+            for n in needles {
+                assert_eq!(contains_str(h, n), h.contains(n), "{h:?} contains {n:?}");
+            }
+        }
+    }
+
+    /// Every fused string test gives the matcher's answer.
+    #[test]
+    fn str_tests_agree_with_matchers() {
+        let ev = crate::ReplayEvent::default();
+        let items: Vec<String> = ["bash", "sh", "/etc", "/etc/ssh", "python3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let matchers = vec![
+            Matcher::Str {
+                op: SOp::Eq,
+                needle: "bash".into(),
+            },
+            Matcher::Str {
+                op: SOp::Ne,
+                needle: "bash".into(),
+            },
+            Matcher::Str {
+                op: SOp::StartsWith,
+                needle: "/etc/".into(),
+            },
+            Matcher::Str {
+                op: SOp::EndsWith,
+                needle: "sh".into(),
+            },
+            Matcher::Str {
+                op: SOp::Contains,
+                needle: "../".into(),
+            },
+            Matcher::Str {
+                op: SOp::Glob,
+                needle: "/home/*/.ssh/*".into(),
+            },
+            Matcher::InSet {
+                set: Box::new(StrSet::new(&items)),
+                negate: false,
+            },
+            Matcher::InSet {
+                set: Box::new(StrSet::new(&items)),
+                negate: true,
+            },
+            Matcher::PMatch(Box::new(StrSet::new(&items))),
+            Matcher::AnyOf(vec![
+                Matcher::Str {
+                    op: SOp::Eq,
+                    needle: "zsh".into(),
+                },
+                Matcher::InSet {
+                    set: Box::new(StrSet::new(&items)),
+                    negate: false,
+                },
+            ]),
+            Matcher::AnyOf(vec![
+                Matcher::Str {
+                    op: SOp::Glob,
+                    needle: "/home/*/.ssh".into(),
+                },
+                Matcher::PMatch(Box::new(StrSet::new(&items))),
+            ]),
+        ];
+        let values = [
+            "",
+            "bash",
+            "sh",
+            "zsh",
+            "/etc",
+            "/etc/",
+            "/etc/ssh/sshd_config",
+            "/etc/sshx",
+            "/home/u/.ssh",
+            "/home/u/.ssh/id",
+            "/a/../b",
+            "python3",
+            "é/bash",
+            "/",
+        ];
+        for m in &matchers {
+            let t = StrTest::of(m).expect("a fused test");
+            for v in values {
+                assert_eq!(t.test(v), m.test_str(v, &ev), "{m:?} on {v:?}");
+            }
+        }
+    }
+
+    /// `startswith/endswith <modifier> (...)` through the length table and its
+    /// edge-byte filter count the same items as testing each item in turn.
+    #[test]
+    fn affix_lists_agree_with_each_item() {
+        let lhs = Operand::Field(fields::resolve("fd.name", None, true).expect("field"));
+        let item_sets: &[&[&str]] = &[
+            &[".enc", ".locked", ".crypt", ".cry"],
+            &["/etc/", "/etc/ssh/", "/root"],
+            &["", "x", "é"],
+            &["ab", "b", "aab"],
+        ];
+        let values = [
+            "",
+            "x",
+            "a.enc",
+            "a.ENC",
+            "f.cry",
+            "f.crypt",
+            "/etc/ssh/moduli",
+            "/etcx",
+            "/root",
+            "/rootkit",
+            "aab",
+            "ab",
+            "b",
+            "é",
+            "xé",
+            "/é/x",
+        ];
+        for items in item_sets {
+            let owned: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+            for (op, suffix) in [(Op::StartsWith, false), (Op::EndsWith, true)] {
+                for modifier in [Modifier::AnyOf, Modifier::OneOf, Modifier::AllOf] {
+                    let m = list_matcher(op, Some(modifier), &owned, FieldType::Str, &lhs, 0)
+                        .expect("matcher");
+                    for v in values {
+                        let count = items
+                            .iter()
+                            .filter(|i| {
+                                if suffix {
+                                    v.ends_with(**i)
+                                } else {
+                                    v.starts_with(**i)
+                                }
+                            })
+                            .count();
+                        let want = modifier_ok(modifier, count, items.len());
+                        let got =
+                            m.test(&Val::Str(Cow::Borrowed(v)), &crate::ReplayEvent::default());
+                        assert_eq!(got, want, "{v:?} {op:?} {modifier:?} {items:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn pmatch_agrees_with_reference() {
+        let deep = "/home/user/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2";
         let sets: &[&[&str]] = &[
+            // a member of 63 bytes or more: the scan over '/' instead of the lengths
+            &["/tmp", deep],
             &["/tmp"],
             &["/", "/etc"],
             &["/root/.ssh", "/etc/ssh", "/home/user/a/b/c/d/e/f/g"],
@@ -2182,6 +2819,9 @@ mod tests {
             "/etc/ssh/sshd_config",
             "/home/user/a/b/c/d/e/f/g/h/i",
             "/home/user/a/b/c/d/e/f",
+            "/home/user/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2",
+            "/home/user/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3",
+            "/home/user/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/23",
             "/usr/lib/python3/x.py",
             "/é/ü/tmp",
             "\u{1F600}/tmp",

@@ -64,7 +64,7 @@ struct TypedRule {
 /// Where a rule's plan for one event type lives.
 #[derive(Debug, Clone)]
 enum Plan {
-    /// Root index in the type's [`Flat`] plan.
+    /// Entry step of the rule's branch program in the type's [`Flat`] plan.
     Flat(u32),
     /// Shared between the types of a rule that matches many types (not specialised,
     /// so not copied into every type's flat plan).
@@ -437,6 +437,107 @@ mod tests {
             }
         }
         assert!(compared > 1000 && matched > 50, "{compared} {matched}");
+    }
+
+    /// The specialised checks (string, boolean and number kernels, `tolower` without
+    /// allocation, `evt.arg.*` by name, server/client socket fields, `or`s of
+    /// equalities merged into one set, `pmatch` by member lengths, affix lists with
+    /// their edge filter) and the branch programs of nested `and`/`or`/`not` agree
+    /// with the plain compiled conditions, rule by rule, on events that hit and miss
+    /// them, including values of unexpected types and non-ASCII text.
+    #[test]
+    fn specialised_checks_agree_with_compiled_conditions() {
+        let rules = r#"
+- list: shells
+  items: [bash, sh, zsh]
+- rule: lower
+  desc: tolower on a path, ASCII and not
+  condition: evt.type = openat and tolower(fd.name) endswith anyof (.enc, .LOCKED, .crypt)
+  output: "x"
+  priority: WARNING
+- rule: arg text
+  desc: evt.arg by name
+  condition: evt.type = openat and (evt.arg.flags contains O_CREAT or evt.arg.flags = 7)
+  output: "x"
+  priority: WARNING
+- rule: sockets
+  desc: server side fields
+  condition: evt.type = connect and (fd.sip in (192.0.2.0/24, 198.51.100.7) or fd.sport in (22, 443) or fd.sip.name = evil.example)
+  output: "x"
+  priority: WARNING
+- rule: merged
+  desc: equalities of one field in an or
+  condition: evt.type = execve and (proc.name = python3 or proc.name in (shells) or proc.name = curl) and not (proc.pname = sshd or proc.aname in (tmux, screen))
+  output: "x"
+  priority: WARNING
+- rule: paths
+  desc: pmatch, affixes, globs, nested not
+  condition: >
+    evt.type = openat and not (fd.name pmatch (/etc/ssh, /root/.ssh, /home/user/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2)
+    and not fd.name startswith anyof (/etc/ssh/moduli, /etc/ssh/ssh_config))
+    or (fd.name endswith oneof (.pem, .key, "") and not fd.name glob "/tmp/*")
+    or (fd.num >= 3 and not (evt.is_open_write = true or user.uid = 0))
+  output: "x"
+  priority: WARNING
+"#;
+        let mut b = RulesetBuilder::new(LoadOptions::default());
+        b.load_str("t.yaml", rules);
+        let rs = b.build();
+        assert!(!rs.has_errors(), "{:?}", rs.diagnostics());
+        let engine = Engine::new(
+            &rs,
+            EngineOptions {
+                rule_matching: RuleMatching::All,
+                ..EngineOptions::default()
+            },
+        )
+        .expect("engine");
+        let lines = [
+            r#"{"time":1,"type":"openat","proc":{"name":"x"},"fd":{"num":3,"name":"/tmp/A.ENC"},"args":{"flags":"O_RDONLY"}}"#,
+            r#"{"time":1,"type":"openat","proc":{"name":"x"},"fd":{"num":3,"name":"/tmp/Ä.LOCKED"},"args":{"flags":"O_WRONLY|O_CREAT"},"user":{"uid":0}}"#,
+            r#"{"time":1,"type":"openat","fd":{"num":-1,"name":"/etc/ssh/moduli"},"args":{"flags":7}}"#,
+            r#"{"time":1,"type":"openat","fd":{"num":4,"name":"/etc/ssh/sshd_config"},"args":[["flags",true]]}"#,
+            r#"{"time":1,"type":"openat","fd":{"num":4,"name":"/root/.ssh"}}"#,
+            r#"{"time":1,"type":"openat","fd":{"num":4,"name":"/srv/x.key"},"user":{"uid":1000}}"#,
+            r#"{"time":1,"type":"openat","fd":{"num":4,"name":"/tmp/x.pem"},"args":{"flags":"O_RDWR"}}"#,
+            r#"{"time":1,"type":"openat","fd":{"num":4,"name":"/home/user/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/0/1/2/3"}}"#,
+            r#"{"time":1,"type":"openat"}"#,
+            r#"{"time":1,"type":"connect","fd":{"sip":"192.0.2.9","sport":80,"cip":"10.0.0.1","cport":5000}}"#,
+            r#"{"time":1,"type":"connect","fd":{"sip":"203.0.113.1","sport":443,"cip":"10.0.0.1","cport":5000}}"#,
+            r#"{"time":1,"type":"connect","fd":{"sip":"203.0.113.1","sport":80,"sip_name":"evil.example"}}"#,
+            r#"{"time":1,"type":"connect","fd":{"type":"unix","name":"/run/x.sock"}}"#,
+            r#"{"time":1,"type":"execve","proc":{"name":"zsh"},"ancestors":[{"name":"tmux"}]}"#,
+            r#"{"time":1,"type":"execve","proc":{"name":"zsh"},"ancestors":[{"name":"bash"},{"name":"sshd"}]}"#,
+            r#"{"time":1,"type":"execve","proc":{"name":"python3"},"ancestors":[{"name":"sshd"}]}"#,
+            r#"{"time":1,"type":"execve","proc":{"name":"curl"}}"#,
+            r#"{"time":1,"type":"execve","proc":{"name":"ls"},"ancestors":[{"name":"bash"}]}"#,
+        ];
+        let (mut compared, mut matched) = (0, 0);
+        for line in lines {
+            let e = ReplayEvent::parse_line(line).expect("event");
+            let t = e.event_type();
+            let plans = engine.by_type.get(t.index()).expect("type");
+            let mut memo = Memo::default();
+            for (i, r) in engine.rules.iter().enumerate() {
+                if !r.compiled.types.contains(t.index()) {
+                    continue;
+                }
+                let want = r.compiled.node.eval_reference(&e);
+                let got = plans
+                    .rules
+                    .iter()
+                    .find(|p| p.rule as usize == i)
+                    .is_some_and(|p| plans.eval(p, &e, &mut memo));
+                assert_eq!(got, want, "rule {:?} on {line}", r.info.name);
+                compared += 1;
+                matched += usize::from(want);
+            }
+        }
+        // both outcomes were exercised
+        assert!(
+            compared >= 18 && matched >= 8 && compared - matched >= 8,
+            "{compared} {matched}"
+        );
     }
 
     /// Rules matching very many event types share one unspecialised plan; rules over
