@@ -295,6 +295,19 @@ impl Default for DriftConfig {
                         .to_vec(),
                     ..Allow::default()
                 },
+                // `git init` probes core.fileMode by chmod +x of the .git/config it wrote.
+                Allow {
+                    process: globs(&["git"]),
+                    path: globs(&["**/.git/**"]),
+                    ..Allow::default()
+                },
+                // pyenv's rehash (bash scripts, run after pip installs) rewrites and chmods
+                // its shims; they run as `bash` (`#!/usr/bin/env bash`), so the comm is bash.
+                Allow {
+                    process: globs(&["bash"]),
+                    path: globs(&["**/.pyenv/shims/**"]),
+                    ..Allow::default()
+                },
             ],
             interpreters: globs(INTERPRETERS),
             scripts: true,

@@ -75,6 +75,9 @@ const MAGIC: &[(usize, &[u8], Format)] = &[
     (0, b"\x37\x7f\x06\x83", f("sqlite-wal", Category::Database)),
     (0, b"PACK", f("git-pack", Category::Vcs)),
     (0, b"\xfftOc", f("git-pack-index", Category::Vcs)),
+    (0, b"RIDX", f("git-reverse-index", Category::Vcs)),
+    (0, b"MIDX", f("git-multi-pack-index", Category::Vcs)),
+    (0, b"CGPH", f("git-commit-graph", Category::Vcs)),
     (0, b"DIRC", f("git-index", Category::Vcs)),
     (
         0,

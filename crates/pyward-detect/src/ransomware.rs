@@ -8,7 +8,8 @@
 //! |---|---|
 //! | F overwritten in place with opaque bytes (no known format, not text) where F was a known type (from its bytes or extension) — CryptoDrop's file-type change | 1.0 |
 //! | same, F's type unknown and the new bytes random-looking (normalised entropy ≥ `entropy_high`) | 1.0 |
-//! | same, F's type unknown, low entropy, or the new bytes not captured | 0.5 |
+//! | same, F's type unknown and the new bytes not captured | 0.5 |
+//! | same, F's type unknown and the new bytes opaque but low-entropy | 0.2 |
 //! | an output named after F (`F.enc`, `F.locked`, `stem.enc`) written with such bytes, and F deleted or renamed away | as above |
 //! | that output written but F still there | half of the above |
 //! | the new bytes a known encrypted container (OpenSSL `Salted__`, Fernet, age, PGP) | 1.0 |
@@ -539,7 +540,9 @@ fn suspicion(after: Option<&ContentInfo>, v: &Victim, path: &str, cfg: &Ransomwa
         Some(_) => 0.25, // opaque before, opaque after: no type change to see
         None if content::expected_type(orig).is_some() => 1.0,
         None if a.entropy_norm >= cfg.entropy_high => 1.0,
-        None => 0.5,
+        // Unknown before, opaque but low-entropy after: a binary format we do not know
+        // (tool caches, indexes), not ciphertext; counts a little.
+        None => 0.2,
     }
 }
 

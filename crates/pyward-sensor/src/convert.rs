@@ -106,17 +106,24 @@ fn normalize(path: &str) -> String {
     format!("/{}", out.join("/"))
 }
 
-/// The absolute path of `path` opened relative to `dirfd` by process `pid`.
-fn resolve(path: &str, dirfd: i32, pid: u32, cwd: Option<&str>) -> String {
+/// The absolute path of `path` opened relative to `dirfd` by process `pid`: the folder
+/// from the fd table (filled from the events, so it holds after the process closed the fd
+/// or exited), else from /proc while the process still has it open.
+fn resolve(path: &str, dirfd: i32, pid: u32, cwd: Option<&str>, fds: &FdTable) -> String {
     if path.starts_with('/') {
         return normalize(path);
     }
     let base = if dirfd == AT_FDCWD {
         cwd.map(str::to_owned)
     } else {
-        std::fs::read_link(format!("/proc/{pid}/fd/{dirfd}"))
-            .ok()
-            .map(|p| p.to_string_lossy().into_owned())
+        fds.get(pid, dirfd)
+            .and_then(|f| f.name)
+            .filter(|n| n.starts_with('/'))
+            .or_else(|| {
+                std::fs::read_link(format!("/proc/{pid}/fd/{dirfd}"))
+                    .ok()
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
     };
     match base {
         Some(b) => normalize(&format!("{b}/{path}")),
@@ -349,7 +356,11 @@ impl Converter {
         let fd_num = if ev.ret >= 0 { ev.ret } else { -1 };
         let (fd, args) = match sys {
             Syscall::Open => {
-                let p = resolve(&s1, AT_FDCWD, ev.pid, cwd);
+                let p = if s2.starts_with('/') {
+                    normalize(&s2)
+                } else {
+                    resolve(&s1, AT_FDCWD, ev.pid, cwd, fds)
+                };
                 (
                     Some(file_fd(p, fd_num)),
                     vec![
@@ -361,7 +372,11 @@ impl Converter {
                 )
             }
             Syscall::Creat => {
-                let p = resolve(&s1, AT_FDCWD, ev.pid, cwd);
+                let p = if s2.starts_with('/') {
+                    normalize(&s2)
+                } else {
+                    resolve(&s1, AT_FDCWD, ev.pid, cwd, fds)
+                };
                 (
                     Some(file_fd(p, fd_num)),
                     vec![
@@ -374,7 +389,12 @@ impl Converter {
             Syscall::Openat | Syscall::Openat2 => {
                 // openat2's flags/mode/resolve come from struct open_how (args 2..4).
                 let (flags, mode) = (a[2], a[3]);
-                let p = resolve(&s1, dirfd(a[0]), ev.pid, cwd);
+                // A relative name's absolute path, from the kernel when it built it.
+                let p = if s2.starts_with('/') {
+                    normalize(&s2)
+                } else {
+                    resolve(&s1, dirfd(a[0]), ev.pid, cwd, fds)
+                };
                 let mut v = vec![
                     arg("fd", ArgValue::Int(fd_num)),
                     arg("dirfd", ArgValue::Int(i64::from(dirfd(a[0])))),
@@ -695,9 +715,16 @@ mod tests {
 
     #[test]
     fn resolves_relative_paths() {
-        assert_eq!(resolve("a/../b", AT_FDCWD, 1, Some("/home/x")), "/home/x/b");
-        assert_eq!(resolve("/etc//./shadow", AT_FDCWD, 1, None), "/etc/shadow");
-        assert_eq!(resolve("rel", AT_FDCWD, 1, None), "rel");
+        let fds = FdTable::default();
+        assert_eq!(
+            resolve("a/../b", AT_FDCWD, 1, Some("/home/x"), &fds),
+            "/home/x/b"
+        );
+        assert_eq!(
+            resolve("/etc//./shadow", AT_FDCWD, 1, None, &fds),
+            "/etc/shadow"
+        );
+        assert_eq!(resolve("rel", AT_FDCWD, 1, None, &fds), "rel");
         assert_eq!(normalize("/../.."), "/");
         assert_eq!(ptrace_request_text(16), "PTRACE_ATTACH");
         assert_eq!(ptrace_request_text(99), "99");

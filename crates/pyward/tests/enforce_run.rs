@@ -350,3 +350,91 @@ fn connect_to_a_listed_address_is_denied_and_protected_keys_are_not_read() {
     );
     assert!(rules.iter().any(|r| r.contains("killed")), "{rules:?}");
 }
+
+/// Everyday bulk file work under the same enforcement: no kill, no ransomware or drift alert.
+#[test]
+fn benign_bulk_workloads_are_never_killed() {
+    if !enabled("benign_bulk_workloads_are_never_killed") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tree = d.join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    for i in 0..300 {
+        let sub = tree.join(format!("pkg{}", i % 10));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(
+            sub.join(format!("mod_{i}.py")),
+            format!("def f{i}(x):\n    return x * {i}\n").repeat(20),
+        )
+        .unwrap();
+    }
+    let wheel = pyward_testkit::wheel::WheelSpec::new("inertpkg", "1.0.0")
+        .file("inertpkg/__init__.py", "VALUE = 1\n")
+        .write_to(d)
+        .unwrap();
+    let script = format!(
+        r#"set -e
+cd {d}
+cp -r tree copy
+gzip -r copy && gunzip -r copy
+tar czf tree.tgz tree && mkdir x && tar xzf tree.tgz -C x
+python3 -m compileall -q copy
+python3 - <<'PY'
+import shutil, sqlite3
+shutil.copytree('tree', 'shutil-copy'); shutil.rmtree('shutil-copy')
+db = sqlite3.connect('bulk.db')
+db.execute('create table t (k integer, v text)')
+for i in range(200):
+    db.execute('insert into t values (?, ?)', (i, 'v' * 100)); db.commit()
+db.execute('vacuum'); db.close()
+PY
+git init -q repo && cp -r tree/pkg0 repo/ && cd repo
+git -c user.name=t -c user.email=t@example.invalid add -A
+git -c user.name=t -c user.email=t@example.invalid commit -qm init
+git gc -q --aggressive && cd ..
+python3 -m pip install -q --no-deps --no-index --disable-pip-version-check --target site {wheel}
+echo ALL-DONE
+"#,
+        d = d.display(),
+        wheel = wheel.display()
+    );
+    let alerts_file = d.join("alerts.jsonl");
+    let o = pyward()
+        .args(["run", "--no-intel", "--enforce", "--alerts"])
+        .arg(&alerts_file)
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let all = alerts(&alerts_file);
+    let rules = rules_of(&all);
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("ALL-DONE"),
+        "alerts: {rules:?}; {}",
+        text(&o)
+    );
+    let bad: Vec<&String> = rules
+        .iter()
+        .filter(|r| {
+            r.contains("killed")
+                || r.contains("denied")
+                || r.starts_with("Ransomware")
+                || r.starts_with("Drifted")
+                || r.starts_with("Self-Deleting")
+        })
+        .collect();
+    let detail: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|a| {
+            a["rule"]
+                .as_str()
+                .is_some_and(|r| bad.iter().any(|b| *b == r))
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "false positives on benign work: {detail:#?}"
+    );
+}

@@ -526,6 +526,34 @@ static __always_inline void read_file_path(struct event *e, struct file *f)
 	e->str1_len = (off + 1) & (STR_MAX - 1);
 }
 
+/* The absolute path of a file opened by a relative name, into str2 (after str1): user space
+ * cannot resolve it reliably later (the process may have changed directory with `cd`, or
+ * exited, by the time the event is read). Built as read_file_path does, from the dentries. */
+static __always_inline void read_open_path_str2(struct event *e, struct file *f)
+{
+	__u32 zero = 0;
+	struct path_parts *pp = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!pp)
+		return;
+	__u32 start = e->str1_len & (STR_MAX - 1);
+	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
+	pp->d = BPF_CORE_READ(f, f_path.dentry);
+	pp->mnt = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
+	pp->n = 0;
+	pp->off = start;
+	pp->complete = 0;
+	struct path_ctx c = { .e = e, .pp = pp };
+	bpf_loop(PATH_DEPTH + 8, path_walk_step, &c, 0);
+	if (!pp->complete)
+		return; /* a partial path would be wrong, not just short: let user space resolve */
+	bpf_loop(PATH_DEPTH, path_write_step, &c, 0);
+	__u32 off = pp->off;
+	if (off <= start || off >= STR_MAX - 1)
+		return;
+	e->data[off & (STR_MAX - 1)] = 0;
+	e->str2_len = (off + 1 - start) & (STR_MAX - 1);
+}
+
 /* Local end of a socket fd of the current task: port, address, protocol. */
 static __always_inline void read_socket(struct event *e, long fd)
 {
@@ -836,8 +864,11 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	if (ret >= 0 && (nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat ||
 			 nr == NR_memfd_create)) {
 		struct file *f = fd_file(ret);
-		if (f)
+		if (f) {
 			read_inode_id(e, BPF_CORE_READ(f, f_inode));
+			if (nr != NR_memfd_create && e->str1_len > 1 && e->data[0] != '/')
+				read_open_path_str2(e, f);
+		}
 	}
 	submit(regs, e);
 	return 0;

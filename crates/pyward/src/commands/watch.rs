@@ -164,7 +164,7 @@ fn load_rules(opts: &WatchOptions) -> anyhow::Result<Ruleset> {
 }
 
 /// The syscalls the loaded rules need (all hooked ones when recording, so the recording
-/// is complete).
+/// is complete, or when the detectors run).
 fn syscalls_for(ruleset: &Ruleset, record: bool) -> Vec<Syscall> {
     if record {
         return Syscall::ALL.to_vec();
@@ -459,10 +459,14 @@ fn create(p: &Path, what: &str) -> anyhow::Result<std::fs::File> {
 }
 
 fn start(opts: &WatchOptions, ruleset: &Ruleset, follow: bool) -> anyhow::Result<LiveSource> {
-    let syscalls = syscalls_for(ruleset, opts.record.is_some());
+    // The detectors follow files through opens, first writes and reads at offset 0,
+    // renames, unlinks, chmods, dups and closes: every hooked syscall, as for a recording.
+    let detectors = !opts.no_detectors;
+    let syscalls = syscalls_for(ruleset, opts.record.is_some() || detectors);
     let src = LiveSource::start(SensorOptions {
         follow,
         syscalls: Some(syscalls),
+        capture_reads: detectors,
         ..SensorOptions::default()
     })?;
     let r = src.report();
