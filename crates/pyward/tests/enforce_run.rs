@@ -438,3 +438,73 @@ echo ALL-DONE
         "false positives on benign work: {detail:#?}"
     );
 }
+
+/// Incident 1's runtime policy on a `pyward run` tree: the SSH key read triggers capture,
+/// then the command's cgroup is frozen and killed, so even a backgrounded child that would
+/// run for a minute is gone at once.
+#[test]
+fn runtime_policy_stops_the_commands_cgroup() {
+    if !enabled("runtime_policy_stops_the_commands_cgroup") {
+        return;
+    }
+    let _serial = serial();
+    let home = tempfile::Builder::new()
+        .prefix("pyward-test-home-")
+        .tempdir_in("/home")
+        .expect("create a fake home under /home (root needed)");
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    let key = home.path().join(".ssh/id_rsa");
+    std::fs::write(&key, "INERT TEST FIXTURE, NOT A KEY\n").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let captures = out.path().join("captures");
+    std::fs::create_dir(&captures).unwrap();
+    let alerts_file = out.path().join("alerts.jsonl");
+    let started = std::time::Instant::now();
+    let o = pyward()
+        .args(["run", "--no-intel", "--runtime-policy"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../policies/runtime-incident1.yaml"
+        ))
+        .arg("--capture-dir")
+        .arg(&captures)
+        .arg("--alerts")
+        .arg(&alerts_file)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "sleep 60 & cat {} > /dev/null; sleep 60; echo survived",
+            key.display()
+        ))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "the tree was not stopped ({took:?}); {}",
+        text(&o)
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("survived"));
+    assert_eq!(o.status.code(), Some(128 + 9), "{}", text(&o));
+    let all = alerts(&alerts_file);
+    let rules = rules_of(&all);
+    assert!(
+        rules
+            .iter()
+            .any(|r| r == "SSH Information Read by Non-SSH Program"),
+        "{rules:?}"
+    );
+    let actions: Vec<&str> = all
+        .iter()
+        .filter(|a| a["rule"] == "pyward response action")
+        .filter_map(|a| a["output"].as_str())
+        .collect();
+    for what in ["capture", "freeze_container", "kill_container"] {
+        assert!(
+            actions
+                .iter()
+                .any(|a| a.contains(what) && a.contains("done")),
+            "{what} not done: {actions:#?}"
+        );
+    }
+    assert_eq!(std::fs::read_dir(&captures).unwrap().count(), 1);
+}
