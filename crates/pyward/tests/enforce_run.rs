@@ -508,3 +508,54 @@ fn runtime_policy_stops_the_commands_cgroup() {
     }
     assert_eq!(std::fs::read_dir(&captures).unwrap().count(), 1);
 }
+
+/// Without --enforce the same script runs to the end: the detectors report the encryption
+/// (T1486) early and the script's deletion of itself (T1070.004).
+#[test]
+fn ransomware_and_self_deletion_are_detected_without_enforce() {
+    if !enabled("ransomware_and_self_deletion_are_detected_without_enforce") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    for i in 0..60 {
+        std::fs::write(
+            data.join(format!("report-{i:02}.csv")),
+            format!("id,value\n{i},inert test data\n").repeat(30),
+        )
+        .unwrap();
+    }
+    let script = dir.path().join("encrypt.py");
+    std::fs::write(&script, RANSOM).unwrap();
+    let alerts_file = dir.path().join("alerts.jsonl");
+    let o = pyward()
+        .args(["run", "--no-intel", "--alerts"])
+        .arg(&alerts_file)
+        .args(["--", "python3"])
+        .arg(&script)
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!script.exists(), "the script deleted itself");
+    let all = alerts(&alerts_file);
+    let find = |rule: &str| {
+        all.iter()
+            .find(|a| a["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule:?} alert: {:?}", rules_of(&all)))
+    };
+    let enc = find("Ransomware-like File Encryption");
+    assert!(enc["tags"].as_array().unwrap().iter().any(|t| t == "T1486"));
+    assert!(
+        enc["output_fields"]["detect.files"].as_u64().unwrap() <= 5,
+        "detected late: {enc}"
+    );
+    let gone = find("Self-Deleting Script");
+    assert!(gone["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t == "T1070.004"));
+}
