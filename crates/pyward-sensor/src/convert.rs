@@ -31,11 +31,12 @@ pub struct Converter {
 
 /// Falco's rendering of open(2) flags.
 pub fn open_flags_text(flags: u64) -> String {
-    let mut parts: Vec<&str> = vec![match flags & 3 {
+    let mut parts = String::with_capacity(32);
+    parts.push_str(match flags & 3 {
         1 => "O_WRONLY",
         2 => "O_RDWR",
         _ => "O_RDONLY",
-    }];
+    });
     const NAMES: [(u64, &str); 13] = [
         (0o100, "O_CREAT"),
         (0o200, "O_EXCL"),
@@ -53,16 +54,17 @@ pub fn open_flags_text(flags: u64) -> String {
     ];
     for (bit, name) in NAMES {
         if flags & bit != 0 {
-            parts.push(name);
+            parts.push('|');
+            parts.push_str(name);
         }
     }
     if flags & 0o20000000 != 0 {
-        parts.push("O_TMPFILE");
+        parts.push_str("|O_TMPFILE");
     }
     if flags & 0o4000000 != 0 {
-        parts.push("O_SYNC");
+        parts.push_str("|O_SYNC");
     }
-    parts.join("|")
+    parts
 }
 
 /// Falco's name of a ptrace request.
@@ -92,18 +94,26 @@ pub fn ptrace_request_text(req: u64) -> String {
 }
 
 /// Lexically normalise an absolute path (`.`/`..`/`//`), as Falco does for `fd.name`.
+/// Built in one buffer: this runs for every open.
 fn normalize(path: &str) -> String {
-    let mut out: Vec<&str> = Vec::new();
+    let mut out = String::with_capacity(path.len() + 1);
     for c in path.split('/') {
         match c {
             "" | "." => {}
             ".." => {
-                out.pop();
+                let keep = out.rfind('/').unwrap_or(0);
+                out.truncate(keep);
             }
-            c => out.push(c),
+            c => {
+                out.push('/');
+                out.push_str(c);
+            }
         }
     }
-    format!("/{}", out.join("/"))
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// The absolute path of `path` opened relative to `dirfd` by process `pid`: the folder
@@ -184,14 +194,33 @@ impl Converter {
         }
     }
 
+    /// `p` for the rules engine: built once per process (cached in the table, emptied on
+    /// exec), then cloned into each event.
     fn process(p: &ProcInfo) -> ReplayProcess {
+        p.replay.get_or_init(|| Converter::build_process(p)).clone()
+    }
+
+    fn build_process(p: &ProcInfo) -> ReplayProcess {
         let mut r = ReplayProcess::default();
         r.pid = Some(u64::from(p.pid));
         r.ppid = Some(u64::from(p.ppid));
         r.name = (!p.comm.is_empty()).then(|| p.comm.clone());
         r.exe = p.argv.first().cloned();
         r.exepath = p.exepath.clone();
-        r.args = Some(p.argv.iter().skip(1).cloned().collect());
+        let args: Vec<String> = p.argv.iter().skip(1).cloned().collect();
+        // proc.cmdline as `ReplayEvent::finish` would build it (name, then the arguments),
+        // done here once instead of for every event.
+        r.cmdline = r.name.as_ref().map(|name| {
+            let len = name.len() + args.iter().map(|a| a.len() + 1).sum::<usize>();
+            let mut c = String::with_capacity(len);
+            c.push_str(name);
+            if args.iter().any(|a| !a.is_empty()) || args.len() > 1 {
+                c.push(' ');
+                c.push_str(&args.join(" "));
+            }
+            c
+        });
+        r.args = Some(args);
         r.cwd = p.cwd.as_ref().map(|c| {
             if c.ends_with('/') {
                 c.clone()
@@ -240,7 +269,11 @@ impl Converter {
         };
         proc.tid = Some(u64::from(ev.tid));
         proc.ppid = Some(u64::from(ev.ppid));
-        proc.name = Some(ev.comm.clone());
+        if proc.name.as_deref() != Some(ev.comm.as_str()) {
+            // The thread's own comm: proc.cmdline is rebuilt from it by `finish`.
+            proc.name = Some(ev.comm.clone());
+            proc.cmdline = None;
+        }
         let ancestors = table
             .ancestors(ev.pid)
             .into_iter()
@@ -310,8 +343,8 @@ impl Converter {
         fds: &FdTable,
     ) -> (String, Option<ReplayFd>, Vec<(String, ArgValue)>) {
         let a = ev.args;
-        let s1 = ev.str1.clone().unwrap_or_default();
-        let s2 = ev.str2.clone().unwrap_or_default();
+        let s1: &str = ev.str1.as_deref().unwrap_or_default();
+        let s2: &str = ev.str2.as_deref().unwrap_or_default();
         let int = |v: u64| ArgValue::Int(v as i64);
         let dirfd = |v: u64| v as i32;
         // The kernel's device and inode of the file, when it read them.
@@ -332,7 +365,7 @@ impl Converter {
         let arg = |n: &str, v: ArgValue| (n.to_owned(), v);
         let sys = match ev.kind {
             Kind::Exec => {
-                let exe = s1.clone();
+                let exe = s1.to_owned();
                 return (
                     "execve".into(),
                     None,
@@ -357,15 +390,15 @@ impl Converter {
         let (fd, args) = match sys {
             Syscall::Open => {
                 let p = if s2.starts_with('/') {
-                    normalize(&s2)
+                    normalize(s2)
                 } else {
-                    resolve(&s1, AT_FDCWD, ev.pid, cwd, fds)
+                    resolve(s1, AT_FDCWD, ev.pid, cwd, fds)
                 };
                 (
                     Some(file_fd(p, fd_num)),
                     vec![
                         arg("fd", ArgValue::Int(fd_num)),
-                        arg("name", ArgValue::Str(s1)),
+                        arg("name", ArgValue::Str(s1.to_owned())),
                         arg("flags", ArgValue::Str(open_flags_text(a[1]))),
                         arg("mode", int(a[2])),
                     ],
@@ -373,15 +406,15 @@ impl Converter {
             }
             Syscall::Creat => {
                 let p = if s2.starts_with('/') {
-                    normalize(&s2)
+                    normalize(s2)
                 } else {
-                    resolve(&s1, AT_FDCWD, ev.pid, cwd, fds)
+                    resolve(s1, AT_FDCWD, ev.pid, cwd, fds)
                 };
                 (
                     Some(file_fd(p, fd_num)),
                     vec![
                         arg("fd", ArgValue::Int(fd_num)),
-                        arg("name", ArgValue::Str(s1)),
+                        arg("name", ArgValue::Str(s1.to_owned())),
                         arg("mode", int(a[1])),
                     ],
                 )
@@ -391,14 +424,14 @@ impl Converter {
                 let (flags, mode) = (a[2], a[3]);
                 // A relative name's absolute path, from the kernel when it built it.
                 let p = if s2.starts_with('/') {
-                    normalize(&s2)
+                    normalize(s2)
                 } else {
-                    resolve(&s1, dirfd(a[0]), ev.pid, cwd, fds)
+                    resolve(s1, dirfd(a[0]), ev.pid, cwd, fds)
                 };
                 let mut v = vec![
                     arg("fd", ArgValue::Int(fd_num)),
                     arg("dirfd", ArgValue::Int(i64::from(dirfd(a[0])))),
-                    arg("name", ArgValue::Str(s1)),
+                    arg("name", ArgValue::Str(s1.to_owned())),
                     arg("flags", ArgValue::Str(open_flags_text(flags))),
                     arg("mode", int(mode)),
                 ];
@@ -486,30 +519,30 @@ impl Converter {
             ),
             Syscall::Execve | Syscall::Execveat => {
                 // Only failed execs come as syscalls (successes are Kind::Exec).
-                (None, vec![arg("filename", ArgValue::Str(s1))])
+                (None, vec![arg("filename", ArgValue::Str(s1.to_owned()))])
             }
-            Syscall::Unlink => (None, vec![arg("path", ArgValue::Str(s1))]),
+            Syscall::Unlink => (None, vec![arg("path", ArgValue::Str(s1.to_owned()))]),
             Syscall::Unlinkat => (
                 None,
                 vec![
                     arg("dirfd", ArgValue::Int(i64::from(dirfd(a[0])))),
-                    arg("name", ArgValue::Str(s1)),
+                    arg("name", ArgValue::Str(s1.to_owned())),
                     arg("flags", int(a[2])),
                 ],
             ),
             Syscall::Rename => (
                 None,
                 vec![
-                    arg("oldpath", ArgValue::Str(s1)),
-                    arg("newpath", ArgValue::Str(s2)),
+                    arg("oldpath", ArgValue::Str(s1.to_owned())),
+                    arg("newpath", ArgValue::Str(s2.to_owned())),
                 ],
             ),
             Syscall::Renameat | Syscall::Renameat2 => {
                 let mut v = vec![
                     arg("olddirfd", ArgValue::Int(i64::from(dirfd(a[0])))),
-                    arg("oldpath", ArgValue::Str(s1)),
+                    arg("oldpath", ArgValue::Str(s1.to_owned())),
                     arg("newdirfd", ArgValue::Int(i64::from(dirfd(a[2])))),
-                    arg("newpath", ArgValue::Str(s2)),
+                    arg("newpath", ArgValue::Str(s2.to_owned())),
                 ];
                 if sys == Syscall::Renameat2 {
                     v.push(arg("flags", int(a[4])));
@@ -518,13 +551,16 @@ impl Converter {
             }
             Syscall::Chmod => (
                 None,
-                vec![arg("filename", ArgValue::Str(s1)), arg("mode", int(a[1]))],
+                vec![
+                    arg("filename", ArgValue::Str(s1.to_owned())),
+                    arg("mode", int(a[1])),
+                ],
             ),
             Syscall::Fchmodat | Syscall::Fchmodat2 => (
                 None,
                 vec![
                     arg("dirfd", ArgValue::Int(i64::from(dirfd(a[0])))),
-                    arg("filename", ArgValue::Str(s1)),
+                    arg("filename", ArgValue::Str(s1.to_owned())),
                     arg("mode", int(a[2])),
                 ],
             ),
@@ -537,7 +573,10 @@ impl Converter {
                     dev,
                     ..ReplayFd::default()
                 }),
-                vec![arg("name", ArgValue::Str(s1)), arg("flags", int(a[1]))],
+                vec![
+                    arg("name", ArgValue::Str(s1.to_owned())),
+                    arg("flags", int(a[1])),
+                ],
             ),
             Syscall::Ptrace => (
                 None,
@@ -706,6 +745,53 @@ mod tests {
     }
 
     #[test]
+    fn cached_process_records_follow_exec_and_fork() {
+        let t = tempfile::tempdir().unwrap();
+        let mut pt = ProcessTable::with_proc_root(t.path());
+        let conv = Converter::with_users(Users::default());
+        let mk = |kind: Kind, pid: u32, ppid: u32, comm: &str| KernelEvent {
+            pid,
+            tid: pid,
+            ppid,
+            comm: comm.into(),
+            ..KernelEvent::blank(kind)
+        };
+        let exec = |pid: u32, ppid: u32, comm: &str, exe: &str, argv: &str| KernelEvent {
+            str1: Some(exe.into()),
+            str2: Some(argv.into()),
+            ..mk(Kind::Exec, pid, ppid, comm)
+        };
+        let open = mk(Kind::Syscall(Syscall::Openat), 101, 100, "sh");
+        pt.apply(&mk(Kind::Fork, 100, 1, "bash"), 1);
+        pt.apply(&exec(100, 1, "bash", "/bin/bash", "bash\0-c\0x\0"), 2);
+        pt.apply(&mk(Kind::Fork, 101, 100, "bash"), 3);
+        pt.apply(&exec(101, 100, "sh", "/bin/sh", "sh\0a b\0"), 4);
+        let e = conv.convert(&open, &pt, 5);
+        assert_eq!(e.proc.cmdline.as_deref(), Some("sh a b"));
+        assert_eq!(e.ancestors[0].cmdline.as_deref(), Some("bash -c x"));
+        // The same record again (now from the cache), then after the parent execs.
+        assert_eq!(conv.convert(&open, &pt, 5), e);
+        pt.apply(
+            &exec(100, 1, "python3", "/usr/bin/python3", "python3\0-m\0pip\0"),
+            7,
+        );
+        let e2 = conv.convert(&open, &pt, 8);
+        assert_eq!(e2.ancestors[0].cmdline.as_deref(), Some("python3 -m pip"));
+        assert_eq!(e2.ancestors[0].exepath.as_deref(), Some("/usr/bin/python3"));
+        assert_eq!(e2.proc.cmdline.as_deref(), Some("sh a b"));
+        // A thread with its own comm: proc.name and proc.cmdline from that comm.
+        let thread = mk(Kind::Syscall(Syscall::Openat), 101, 100, "worker");
+        let e3 = conv.convert(&thread, &pt, 9);
+        assert_eq!(e3.proc.cmdline.as_deref(), Some("worker a b"));
+        // A forked child does not inherit its parent's cached record.
+        pt.apply(&mk(Kind::Fork, 102, 101, "sh"), 10);
+        let child = mk(Kind::Syscall(Syscall::Openat), 102, 101, "sh");
+        let e4 = conv.convert(&child, &pt, 11);
+        assert_eq!(e4.proc.pid, Some(102));
+        assert_eq!(e4.ancestors[0].pid, Some(101));
+    }
+
+    #[test]
     fn renders_open_flags_like_falco() {
         assert_eq!(open_flags_text(0), "O_RDONLY");
         assert_eq!(open_flags_text(0o2000000), "O_RDONLY|O_CLOEXEC");
@@ -726,6 +812,9 @@ mod tests {
         );
         assert_eq!(resolve("rel", AT_FDCWD, 1, None, &fds), "rel");
         assert_eq!(normalize("/../.."), "/");
+        assert_eq!(normalize("/a/b/../../c/./d/"), "/c/d");
+        assert_eq!(normalize("/a//b/.."), "/a");
+        assert_eq!(normalize("/"), "/");
         assert_eq!(ptrace_request_text(16), "PTRACE_ATTACH");
         assert_eq!(ptrace_request_text(99), "99");
     }

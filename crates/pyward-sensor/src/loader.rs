@@ -5,9 +5,11 @@
 //! buffer until asked to stop, and then drops the skeleton, which detaches every probe
 //! (also when the watched command crashed: nothing is pinned, so nothing outlives us).
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -54,7 +56,8 @@ pub struct SensorOptions {
     pub follow: bool,
     /// Syscalls to enable; `None` = all hooked syscalls.
     pub syscalls: Option<Vec<Syscall>>,
-    /// Capacity of the queue between the ring-buffer thread and the consumer (events).
+    /// Capacity of the queue between the ring-buffer thread and the consumer, in events
+    /// (default [`DEFAULT_QUEUE`]); events beyond it are dropped and counted.
     pub queue: Option<usize>,
     /// Force a program mode (tests); `None` = try tp_btf, then raw_tp.
     pub mode: Option<ProgramMode>,
@@ -85,6 +88,20 @@ impl SensorOptions {
         out
     }
 }
+
+/// Default capacity of the reader → consumer queue (events). Enough for ~0.1 s of a burst at
+/// 100K events/s; beyond that the consumer cannot keep up anyway and drops are counted.
+pub const DEFAULT_QUEUE: usize = 1 << 14;
+
+/// Most events handed over in one batch: the reader sends a batch per ring-buffer poll (or
+/// when this many are pending), so the consumer wakes once per batch, not per event.
+const MAX_BATCH: usize = 128;
+
+/// After a poll that read events, the reader waits this long before reading again, so a
+/// burst is handed over in batches instead of one wake-up (of the reader and of the
+/// consumer) per event. The first event after a quiet period is not delayed: only events
+/// that follow within this time wait, at most this long.
+const BURST_PAUSE: Duration = Duration::from_micros(500);
 
 /// Loss and volume counters; "never silent loss".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -125,11 +142,16 @@ struct Counters {
     parse_errors: AtomicU64,
     queue_drops: AtomicU64,
     delivered: AtomicU64,
+    /// Events sent to the consumer and not yet taken out of the channel: keeps the queue
+    /// bounded in events although the channel carries batches.
+    queued: AtomicUsize,
 }
 
 /// A running sensor. Dropping it stops the reader thread and detaches the probes.
 pub struct Sensor {
-    rx: Receiver<KernelEvent>,
+    rx: Receiver<Vec<KernelEvent>>,
+    /// Events of the last received batch not yet handed out.
+    pending: std::vec::IntoIter<KernelEvent>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     report: LoadReport,
@@ -148,7 +170,7 @@ struct Handles {
 impl Sensor {
     /// Load, configure and attach the probes; events flow from this call on.
     pub fn start(opts: SensorOptions) -> Result<Sensor, SensorError> {
-        let (tx, rx) = mpsc::sync_channel(opts.queue.unwrap_or(1 << 16));
+        let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Handles, SensorError>>();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
@@ -173,6 +195,7 @@ impl Sensor {
         };
         Ok(Sensor {
             rx,
+            pending: Vec::new().into_iter(),
             stop,
             thread: Some(thread),
             report: handles.report,
@@ -202,8 +225,23 @@ impl Sensor {
     }
 
     /// The next event, waiting at most `timeout`; `Err(Disconnected)` once the sensor stopped.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<KernelEvent, RecvTimeoutError> {
-        self.rx.recv_timeout(timeout)
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<KernelEvent, RecvTimeoutError> {
+        loop {
+            if let Some(ev) = self.pending.next() {
+                return Ok(ev);
+            }
+            let batch = self.rx.recv_timeout(timeout)?;
+            self.counters
+                .queued
+                .fetch_sub(batch.len(), Ordering::Relaxed);
+            self.pending = batch.into_iter();
+        }
+    }
+
+    /// The next event of the batch already received, without waiting (and without reading
+    /// the clock, which [`Sensor::recv_timeout`] callers need for their deadline).
+    pub fn try_recv_pending(&mut self) -> Option<KernelEvent> {
+        self.pending.next()
     }
 
     /// Wall-clock time (ns since the epoch) of a kernel CLOCK_MONOTONIC timestamp.
@@ -279,7 +317,7 @@ fn err(what: &str, e: libbpf_rs::Error) -> SensorError {
 
 fn run_thread(
     opts: SensorOptions,
-    tx: SyncSender<KernelEvent>,
+    tx: Sender<Vec<KernelEvent>>,
     ready: mpsc::Sender<Result<Handles, SensorError>>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
@@ -330,21 +368,26 @@ fn run_thread(
             }
         };
         let mut builder = RingBufferBuilder::new();
-        let cb_counters = counters.clone();
-        let cb_tx = tx.clone();
+        let batcher = Rc::new(RefCell::new(Batcher {
+            batch: Vec::with_capacity(MAX_BATCH),
+            tx: tx.clone(),
+            counters: counters.clone(),
+            read: 0,
+            capacity: opts.queue.unwrap_or(DEFAULT_QUEUE).max(1),
+        }));
+        let cb_batcher = batcher.clone();
         if let Err(e) = builder.add(&skel.maps.events, move |data: &[u8]| {
+            let mut b = cb_batcher.borrow_mut();
+            b.read += 1;
             match KernelEvent::parse(data) {
-                Ok(ev) => match cb_tx.try_send(ev) {
-                    Ok(()) => {
-                        cb_counters.delivered.fetch_add(1, Ordering::Relaxed);
+                Ok(ev) => {
+                    b.batch.push(ev);
+                    if b.batch.len() >= MAX_BATCH && !b.flush() {
+                        return 1;
                     }
-                    Err(TrySendError::Full(_)) => {
-                        cb_counters.queue_drops.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(TrySendError::Disconnected(_)) => return 1,
-                },
+                }
                 Err(_) => {
-                    cb_counters.parse_errors.fetch_add(1, Ordering::Relaxed);
+                    b.counters.parse_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
             0
@@ -362,20 +405,77 @@ fn run_thread(
         if ready.send(Ok(handles)).is_err() {
             return;
         }
+        // Whether the last read got records: then more are likely, so pause and read
+        // without waiting; else block in epoll until the kernel wakes us.
+        let mut busy = false;
         while !stop.load(Ordering::SeqCst) {
-            if ring.poll(Duration::from_millis(50)).is_err() {
-                // EINTR and friends: go on unless asked to stop.
-                continue;
-            }
+            let before = batcher.borrow().read;
+            // Errors are EINTR and friends (or the consumer gone): go on unless asked to stop.
+            let _ = if busy {
+                std::thread::sleep(BURST_PAUSE);
+                ring.consume()
+            } else {
+                ring.poll(Duration::from_millis(50))
+            };
+            // One hand-over per read: everything it got goes in one batch.
+            let mut b = batcher.borrow_mut();
+            busy = b.read != before;
+            b.flush();
         }
         // Drain what is already in the buffer, then drop the skeleton: probes detach.
         let _ = ring.consume();
+        batcher.borrow_mut().flush();
         drop(ring);
         drop(skel);
         return;
     }
     let e = last_err.unwrap_or(SensorError::Load("no program mode to try".into()));
     let _ = ready.send(Err(e));
+}
+
+/// Events parsed by the ring-buffer callback, handed to the consumer in batches.
+struct Batcher {
+    batch: Vec<KernelEvent>,
+    tx: Sender<Vec<KernelEvent>>,
+    counters: Arc<Counters>,
+    /// Bound of the queue in events.
+    capacity: usize,
+    /// Records read from the ring buffer so far (parsed or not).
+    read: u64,
+}
+
+impl Batcher {
+    /// Send the pending events, as many as the queue has room for; the rest are dropped and
+    /// counted one by one. `false` once the consumer is gone.
+    fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        let queued = self.counters.queued.load(Ordering::Relaxed);
+        let room = self.capacity.saturating_sub(queued);
+        if self.batch.len() > room {
+            let lost = self.batch.len() - room;
+            self.batch.truncate(room);
+            self.counters
+                .queue_drops
+                .fetch_add(lost as u64, Ordering::Relaxed);
+            if room == 0 {
+                return true;
+            }
+        }
+        let n = self.batch.len();
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(MAX_BATCH));
+        // Count before sending, so the consumer's decrement never goes below zero.
+        self.counters.queued.fetch_add(n, Ordering::Relaxed);
+        if self.tx.send(batch).is_err() {
+            self.counters.queued.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        self.counters
+            .delivered
+            .fetch_add(n as u64, Ordering::Relaxed);
+        true
+    }
 }
 
 fn load<'a>(
@@ -422,4 +522,53 @@ fn load<'a>(
     skel.attach()
         .map_err(|e| err(&format!("attach ({mode})"), e))?;
     Ok(skel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw::Kind;
+
+    fn batcher(capacity: usize) -> (Batcher, Receiver<Vec<KernelEvent>>) {
+        let (tx, rx) = mpsc::channel();
+        let b = Batcher {
+            batch: Vec::new(),
+            tx,
+            counters: Arc::new(Counters::default()),
+            capacity,
+            read: 0,
+        };
+        (b, rx)
+    }
+
+    fn events(n: u32) -> Vec<KernelEvent> {
+        (0..n)
+            .map(|pid| KernelEvent {
+                pid,
+                ..KernelEvent::blank(Kind::Exit)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_events_and_drops_are_counted_per_event() {
+        let (mut b, rx) = batcher(5);
+        b.batch = events(3);
+        assert!(b.flush());
+        b.batch = events(4); // room for 2 of these
+        assert!(b.flush());
+        b.batch = events(1); // no room at all
+        assert!(b.flush());
+        let c = b.counters.clone();
+        assert_eq!(c.delivered.load(Ordering::Relaxed), 5);
+        assert_eq!(c.queue_drops.load(Ordering::Relaxed), 3);
+        assert_eq!(c.queued.load(Ordering::Relaxed), 5);
+        let got: Vec<u32> = rx.try_iter().flatten().map(|e| e.pid).collect();
+        // The oldest events are kept, in order; the newest are the ones dropped.
+        assert_eq!(got, vec![0, 1, 2, 0, 1]);
+        drop(rx);
+        b.batch = events(1);
+        c.queued.store(0, Ordering::Relaxed);
+        assert!(!b.flush(), "a gone consumer stops the reader");
+    }
 }

@@ -41,6 +41,43 @@ pub struct ProcInfo {
     pub exe: Option<ExeInfo>,
     /// Exited (kept as an ancestor name until room is needed).
     pub exited: bool,
+    /// This process converted for the rules engine, built on first use (see
+    /// `Converter`): every event of the process and of its descendants carries it, so it
+    /// is built once, not per event. Emptied whenever the fields above change.
+    pub(crate) replay: ReplayCache,
+}
+
+/// A lazily built value that does not take part in comparisons and is not copied by
+/// `clone` (a forked child starts with its own, empty cache).
+#[derive(Default)]
+pub(crate) struct ReplayCache(std::cell::OnceCell<pyward_rules::event::replay::ReplayProcess>);
+
+impl ReplayCache {
+    /// The cached value, built by `f` the first time.
+    pub(crate) fn get_or_init(
+        &self,
+        f: impl FnOnce() -> pyward_rules::event::replay::ReplayProcess,
+    ) -> &pyward_rules::event::replay::ReplayProcess {
+        self.0.get_or_init(f)
+    }
+}
+
+impl Clone for ReplayCache {
+    fn clone(&self) -> Self {
+        ReplayCache::default()
+    }
+}
+
+impl PartialEq for ReplayCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for ReplayCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReplayCache")
+    }
 }
 
 /// What is known of a process's executable file (Falco's `proc.exe_ino*`, `proc.is_exe_*`).
@@ -225,6 +262,7 @@ impl ProcessTable {
             start_ts,
             container,
             exited: false,
+            replay: ReplayCache::default(),
         })
     }
 
@@ -269,6 +307,7 @@ impl ProcessTable {
                     entry.container = container;
                 }
                 entry.exited = false;
+                entry.replay = ReplayCache::default();
                 self.prune();
             }
             Kind::Exit => {
