@@ -164,6 +164,80 @@ pub fn inflate(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
     (ok && !out.is_empty()).then_some(out)
 }
 
+/// Memory the LZMA/XZ dictionary may take (KiB): Python's default preset 6 uses an 8 MiB
+/// dictionary; a header asking for more is refused instead of allocated.
+const LZMA_MEM_LIMIT_KB: u32 = 32 * 1024;
+
+/// Read a decompressing reader up to the budget's cap; a reader error after some output keeps
+/// what was produced (truncated streams still show their start).
+fn read_capped(mut r: impl Read, budget: &mut Budget) -> Option<Vec<u8>> {
+    let cap = budget.max_output.min(budget.total_left) as u64;
+    if cap == 0 {
+        budget.truncated = true;
+        return None;
+    }
+    let mut out = Vec::new();
+    let ok = (&mut r).take(cap + 1).read_to_end(&mut out).is_ok();
+    if out.len() as u64 > cap {
+        budget.truncated = true;
+        out.truncate(cap as usize);
+    }
+    budget.charge(out.len());
+    ((ok || out.len() as u64 >= cap) && !out.is_empty()).then_some(out)
+}
+
+/// Decompress bzip2 (`bz2.decompress`, the `bz2_codec`), capped at the budget. Pure Rust
+/// (libbz2-rs-sys); memory is bounded by the format (at most 900 kB blocks).
+pub fn bunzip2(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
+    if !input.starts_with(b"BZh") {
+        return None;
+    }
+    read_capped(bzip2::read::MultiBzDecoder::new(input), budget)
+}
+
+/// Decompress what `lzma.decompress` accepts by default: the XZ container, or the legacy
+/// `.lzma` ("alone") format; capped at the budget, dictionary memory capped too.
+pub fn unlzma(input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
+    if input.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return read_capped(
+            lzma_rust2::XzReader::new_mem_limit(input, true, LZMA_MEM_LIMIT_KB),
+            budget,
+        );
+    }
+    // .lzma: a properties byte (lc/lp/pb, < 225), a 32-bit dictionary size, a 64-bit size.
+    if input.len() < 13 || input.first().is_none_or(|&p| p >= 9 * 5 * 5) {
+        return None;
+    }
+    match lzma_rust2::LzmaReader::new_mem_limit(input, LZMA_MEM_LIMIT_KB, None) {
+        Ok(r) => read_capped(r, budget),
+        Err(_) => {
+            // A dictionary over the memory limit is a bomb sign too: report it as partial.
+            budget.truncated = true;
+            None
+        }
+    }
+}
+
+/// Which compression a blob starts with, for blobs not passed to a named decompressor.
+pub fn sniff_compression(b: &[u8]) -> Option<&'static str> {
+    match b {
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] | [0x1f, 0x8b, ..] => Some("zlib"),
+        [b'B', b'Z', b'h', b'1'..=b'9', ..] => Some("bz2"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some("lzma"),
+        [0x5d, 0, 0, ..] => Some("lzma"),
+        _ => None,
+    }
+}
+
+/// Decompress with the named method (`zlib`, `bz2`, `lzma`), capped at the budget.
+pub fn decompress(kind: &str, input: &[u8], budget: &mut Budget) -> Option<Vec<u8>> {
+    match kind {
+        "bz2" => bunzip2(input, budget),
+        "lzma" => unlzma(input, budget),
+        _ => inflate(input, budget),
+    }
+}
+
 /// ROT13 over ASCII letters (`codecs.decode(s, 'rot13')`).
 pub fn rot13(input: &[u8]) -> Vec<u8> {
     input

@@ -82,6 +82,8 @@ fn decoder_of(name: &str) -> Option<&'static str> {
         "base64.b16decode" | "binascii.unhexlify" | "binascii.a2b_hex" | "bytes.fromhex"
         | "bytearray.fromhex" => "hex",
         "zlib.decompress" | "gzip.decompress" => "zlib",
+        "bz2.decompress" => "bz2",
+        "lzma.decompress" => "lzma",
         _ => return None,
     })
 }
@@ -390,7 +392,7 @@ impl<'a> Extractor<'a> {
                 "base64" => decode::base64(&v, self.budget)?,
                 "base32" => decode::base32(&v, self.budget)?,
                 "hex" => decode::hex(&v)?,
-                _ => decode::inflate(&v, self.budget)?,
+                other => decode::decompress(other, &v, self.budget)?,
             };
             ch.push(kind);
             return Some((out, ch));
@@ -535,6 +537,7 @@ impl<'a> Extractor<'a> {
             "base64" => decode::base64(&v, self.budget),
             "hex" => decode::hex(&v),
             "zlib" => decode::inflate(&v, self.budget),
+            "bz2" => decode::bunzip2(&v, self.budget),
             _ => Some(v),
         }
     }
@@ -567,6 +570,16 @@ impl<'a> Extractor<'a> {
                 if in_loop && matches!(op, Some("^" | "^=")) {
                     self.facts.xor_in_loop.push(line_of(n));
                 }
+            }
+            // A bare string statement (a docstring or a commented-out block) is never used by
+            // the code, so its URLs and paths are documentation, not destinations.
+            "expression_statement"
+                if n.named_child_count() == 1
+                    && n
+                        .named_child(0)
+                        .is_some_and(|c| matches!(c.kind(), "string" | "concatenated_string")) =>
+            {
+                return;
             }
             "string" => {
                 if self.facts.strings.len() < self.limits.max_strings {
@@ -684,11 +697,11 @@ impl<'a> Extractor<'a> {
             return;
         };
         let mut chain = vec!["base64"];
-        if let Some(z) =
-            decode::inflate(&b, self.budget).filter(|_| matches!(b.first(), Some(0x78 | 0x1f)))
-        {
-            b = z;
-            chain.push("zlib");
+        if let Some(kind) = decode::sniff_compression(&b) {
+            if let Some(z) = decode::decompress(kind, &b, self.budget) {
+                b = z;
+                chain.push(kind);
+            }
         }
         if decode::is_texty(&b) && decode::looks_like_code(&String::from_utf8_lossy(&b)) {
             self.record_decoded(line, chain, &b);
@@ -796,9 +809,10 @@ fn is_builtin(n: &str) -> bool {
 fn codec_label(enc: &str) -> &'static str {
     match enc.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
         "rot13" => "rot13",
-        "base64" | "b64" => "base64",
+        "base64" | "b64" | "base64codec" => "base64",
         "hex" | "hexcodec" => "hex",
         "zlib" | "zip" | "zlibcodec" => "zlib",
+        "bz2" | "bz2codec" => "bz2",
         _ => "text",
     }
 }

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod facts;
 pub mod prefilter;
 pub mod rules;
+pub mod yara;
 
 use facts::{Call, Facts};
 use pyward_core::{Action, Finding, Package};
@@ -42,6 +43,8 @@ pub struct Options {
     pub max_package_bytes: u64,
     /// Packages scoring below this report no findings (capability-only packages score < 4).
     pub min_report_score: f64,
+    /// YARA-X rules applied to every analysed file and to its decoded layers.
+    pub yara: yara::YaraSet,
 }
 
 impl Default for Options {
@@ -55,6 +58,7 @@ impl Default for Options {
             max_depth: 400,
             max_package_bytes: 256 * 1024 * 1024,
             min_report_score: 4.0,
+            yara: yara::YaraSet::Builtin,
         }
     }
 }
@@ -160,6 +164,7 @@ pub fn analyze_file(path_display: &str, bytes: &[u8], opts: &Options) -> FileAna
         .rsplit(['/', '!'])
         .next()
         .unwrap_or(path_display);
+    yara_scan(path_display, bytes, None, opts, &mut out);
     if !prefilter::needs_parse(src.as_bytes(), file_name) {
         for h in evaluate(&Facts::default(), &src, file_name) {
             out.rules.insert(h.rule);
@@ -260,6 +265,9 @@ pub fn analyze_file(path_display: &str, bytes: &[u8], opts: &Options) -> FileAna
             "static decoding budget exhausted; partly analysed",
         ));
     }
+    for d in &facts.decoded {
+        yara_scan(path_display, d.text.as_bytes(), Some(d), opts, &mut out);
+    }
     let hits = evaluate(&facts, &src, file_name);
     for h in hits {
         out.rules.insert(h.rule);
@@ -271,6 +279,74 @@ pub fn analyze_file(path_display: &str, bytes: &[u8], opts: &Options) -> FileAna
             .push(pyward_core::Evidence::new("score", format!("{score:.1}")));
     }
     out
+}
+
+/// Apply the YARA rules to a file's bytes (or to one decoded layer of it): each matching rule
+/// becomes a finding with its name, techniques, offset and line.
+fn yara_scan(
+    path_display: &str,
+    data: &[u8],
+    decoded: Option<&facts::Decoded>,
+    opts: &Options,
+    out: &mut FileAnalysis,
+) {
+    let Some(rules) = opts.yara.rules() else {
+        return;
+    };
+    let hits = match rules.scan(data, opts.file_time) {
+        Ok(h) => h,
+        Err(e) => {
+            out.notes
+                .push(Note::new(path_display, NoteKind::Partial, e));
+            return;
+        }
+    };
+    for h in hits {
+        let rule = h.score_rule();
+        // One finding per YARA rule and file, even if it matches several layers.
+        let rule_id = format!("yara.{}", h.rule);
+        if out.findings.iter().any(|f| f.rule_id == rule_id) {
+            continue;
+        }
+        out.rules.insert(rule);
+        let line = match decoded {
+            Some(d) => d.line,
+            None => yara::line_of_offset(data, h.offset),
+        };
+        let desc = if h.description.is_empty() {
+            rule.description().to_string()
+        } else {
+            h.description.clone()
+        };
+        let mitre = if h.mitre.is_empty() {
+            rule.mitre()
+        } else {
+            h.mitre.clone()
+        };
+        let mut f = Finding::new(
+            rule_id,
+            GATE,
+            rule.id(),
+            Action::Go,
+            h.severity,
+            format!("YARA rule {}: {desc}", h.rule),
+        )
+        .with_mitre(mitre)
+        .with_evidence("file", path_display)
+        .with_evidence("line", line.to_string())
+        .with_evidence("yara.rule", h.rule.clone())
+        .with_evidence("offset", h.offset.to_string())
+        .with_evidence("snippet", h.matched.clone());
+        if let Some(d) = decoded {
+            f = f.with_evidence(
+                "decoded_layer",
+                format!("line {}: {}", d.line, d.chain.join(" → ")),
+            );
+        }
+        f.path = Some(path_display.to_string());
+        f.line = Some(line);
+        out.findings.push(f);
+    }
 }
 
 fn extract(
@@ -535,6 +611,170 @@ fn metadata_signals(
             break;
         }
     }
+    out.extend(name_signals(p));
+    out
+}
+
+/// Name/metadata mismatch signals (GuardDog's typosquatting and metadata ideas, offline):
+/// the METADATA name against its own folder and wheel file names, and, for a look-alike of a
+/// popular project, whether it installs that project's import name or points its home page at
+/// it. Each is a [`Rule`] of the metadata stage.
+pub fn name_signals(p: &Package) -> Vec<(Rule, String, Option<String>)> {
+    let mut out = Vec::new();
+    let mut seen_folder = false;
+    let metadata_files = std::iter::once(p.location.path.as_str())
+        .chain(p.files.iter().map(String::as_str))
+        .filter(|f| {
+            f.ends_with(".dist-info/METADATA")
+                || f.ends_with(".egg-info/PKG-INFO")
+                || f.ends_with(".egg-info")
+        });
+    for f in metadata_files {
+        let Some(folder) = f
+            .trim_end_matches("/METADATA")
+            .trim_end_matches("/PKG-INFO")
+            .rsplit(['/', '!'])
+            .next()
+        else {
+            continue;
+        };
+        let Some(found) = folder_project_name(folder) else {
+            continue;
+        };
+        if seen_folder {
+            continue;
+        }
+        if pyward_core::normalize_name(&found) != p.normalized {
+            seen_folder = true;
+            out.push((
+                Rule::NameMismatch,
+                format!("METADATA says {:?} but its folder is {folder:?}", p.name),
+                Some(f.to_string()),
+            ));
+        }
+    }
+    if let Some(wheel) = p
+        .location
+        .path
+        .rsplit(['/', '!'])
+        .find(|s| s.ends_with(".whl"))
+    {
+        // `{name}-{version}(-{build})?-{python}-{abi}-{platform}.whl`; a file renamed to
+        // something else (no five parts) says nothing.
+        let parts: Vec<&str> = wheel.trim_end_matches(".whl").split('-').collect();
+        if let (5 | 6, Some(name)) = (parts.len(), parts.first()) {
+            if pyward_core::normalize_name(name) != p.normalized {
+                out.push((
+                    Rule::NameMismatch,
+                    format!("METADATA says {:?} but the wheel file is {wheel:?}", p.name),
+                    None,
+                ));
+            }
+        }
+    }
+    let checker = pyward_intel::names::NameChecker::builtin(false);
+    let Some(squat) = checker.check(&p.name) else {
+        return out;
+    };
+    let victim = squat.imitates.as_str();
+    let victim_imports = victim_import_names(victim);
+    if let Some(x) = import_names(p)
+        .into_iter()
+        .find(|x| victim_imports.contains(&x.to_ascii_lowercase()))
+    {
+        out.push((
+            Rule::ImportImitation,
+            format!(
+                "{:?} imitates {victim:?} (rank {}) and installs the import name {x:?}",
+                p.name, squat.imitates_rank
+            ),
+            None,
+        ));
+    }
+    if let Some(home) = p.home_page.as_deref().filter(|h| {
+        let l = h.to_ascii_lowercase();
+        let own = p.normalized.replace('-', "");
+        !l.replace(['-', '_', '.'], "").contains(&own)
+            && victim_imports
+                .iter()
+                .any(|v| v.len() >= 4 && l.contains(v.as_str()))
+    }) {
+        out.push((
+            Rule::CopiedMetadata,
+            format!(
+                "{:?} imitates {victim:?} and its home page is {home:?}",
+                p.name
+            ),
+            None,
+        ));
+    }
+    out
+}
+
+/// The project name of `name-version.dist-info` / `name-version[-pyX.Y].egg-info` (the name
+/// part never holds `-`: installers escape it to `_`).
+fn folder_project_name(folder: &str) -> Option<String> {
+    let stem = folder
+        .strip_suffix(".dist-info")
+        .or_else(|| folder.strip_suffix(".egg-info"))?;
+    let name = stem.split('-').next()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Import names a popular project is used under: its name with separators as `_` or removed,
+/// and its core without a `python`/`py` word (`python-dateutil` → `dateutil`).
+fn victim_import_names(victim: &str) -> Vec<String> {
+    let mut v = vec![victim.replace('-', "_"), victim.replace('-', "")];
+    let words: Vec<&str> = victim.split('-').collect();
+    let core: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| !matches!(*w, "python" | "py" | "python3" | "py3"))
+        .collect();
+    if !core.is_empty() && core.len() < words.len() {
+        v.push(core.join("_"));
+    }
+    for w in [victim.strip_prefix("py"), victim.strip_suffix("py")]
+        .into_iter()
+        .flatten()
+    {
+        if w.len() >= 4 && !w.starts_with('-') && !w.ends_with('-') {
+            v.push(w.replace('-', "_"));
+        }
+    }
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Top-level import names a package installs: `top_level.txt`, else the first folder or module
+/// under `site-packages`, or at the root of a wheel.
+fn import_names(p: &Package) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = p.top_level.iter().map(|t| t.trim().to_string()).collect();
+    let wheel = matches!(p.source, pyward_core::PackageSource::Archive(_));
+    for f in p.files.iter().filter(|f| is_python_path(f)) {
+        let rel = match f
+            .rsplit_once("site-packages/")
+            .or_else(|| f.rsplit_once("dist-packages/"))
+        {
+            Some((_, rel)) => rel,
+            None if wheel => f.trim_start_matches('/'),
+            None => continue,
+        };
+        let first = rel.split('/').next().unwrap_or("");
+        let name = first
+            .strip_suffix(".py")
+            .or_else(|| first.strip_suffix(".pyw"))
+            .unwrap_or(first);
+        if !name.is_empty()
+            && !name.contains(".dist-info")
+            && !name.contains(".egg-info")
+            && !name.contains(".data")
+        {
+            out.insert(name.to_string());
+        }
+    }
+    out.retain(|n| !n.is_empty() && !n.starts_with('_'));
     out
 }
 
@@ -636,7 +876,7 @@ pub fn score(rules: &BTreeSet<Rule>) -> f64 {
     let stages: BTreeSet<Stage> = rules
         .iter()
         .map(|r| r.stage())
-        .filter(|s| *s != Stage::Metadata)
+        .filter(|s| !matches!(s, Stage::Metadata | Stage::Content))
         .collect();
     if stages.len() >= 3 {
         s += 1.5;
@@ -924,6 +1164,96 @@ const RECON: [&str; 5] = [
     "Pictures",
 ];
 
+/// Which pattern lists a string literal touches, found in one Aho-Corasick pass instead of a
+/// `contains` per pattern (the per-string loop was the analyser's hottest spot after parsing).
+#[derive(Default)]
+struct StringClasses {
+    /// Index into [`SHADY`] of the first listed pattern present.
+    shady: Option<usize>,
+    /// Index into [`SENSITIVE`] of the first listed pattern present.
+    sensitive: Option<usize>,
+    recon: bool,
+    persist: bool,
+    miner: bool,
+    rshell: bool,
+}
+
+/// The pattern lists in one automaton, with each pattern's (list, index in list).
+type StringAutomaton = (aho_corasick::AhoCorasick, Vec<(u8, usize)>);
+
+fn string_automaton() -> Option<&'static StringAutomaton> {
+    static AC: std::sync::OnceLock<Option<StringAutomaton>> = std::sync::OnceLock::new();
+    AC.get_or_init(|| {
+        let mut pats: Vec<&str> = Vec::new();
+        let mut ids = Vec::new();
+        let mut push = |list: u8, items: &mut dyn Iterator<Item = &'static str>| {
+            for (i, p) in items.enumerate() {
+                pats.push(p);
+                ids.push((list, i));
+            }
+        };
+        push(0, &mut SHADY.iter().copied());
+        push(1, &mut SENSITIVE.iter().map(|(p, _)| *p));
+        push(2, &mut RECON.iter().copied());
+        push(3, &mut PERSIST.iter().copied());
+        push(4, &mut MINER.iter().copied());
+        push(5, &mut RSHELL.iter().copied());
+        aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&pats)
+            .ok()
+            .map(|ac| (ac, ids))
+    })
+    .as_ref()
+}
+
+fn string_classes(s: &str) -> StringClasses {
+    let mut c = StringClasses::default();
+    let Some((ac, ids)) = string_automaton() else {
+        // Unreachable in practice (the patterns are fixed); fall back to plain searches.
+        c.shady = SHADY.iter().position(|h| s.contains(h));
+        c.sensitive = SENSITIVE.iter().position(|(p, _)| s.contains(p));
+        c.recon = RECON.iter().any(|r| s.contains(r));
+        c.persist = PERSIST.iter().any(|p| s.contains(p));
+        c.miner = MINER.iter().any(|p| s.contains(p));
+        c.rshell = RSHELL.iter().any(|p| s.contains(p));
+        return c;
+    };
+    let min = |cur: Option<usize>, i: usize| Some(cur.map_or(i, |c| c.min(i)));
+    for m in ac.find_overlapping_iter(s) {
+        let id = ids.get(m.pattern().as_usize());
+        // Shell words must start a word: `sh -i` is not `ssh -i`.
+        let prev = m.start().checked_sub(1).and_then(|i| s.as_bytes().get(i));
+        if matches!(id, Some((5, _)))
+            && prev.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            continue;
+        }
+        // A folder name counts as recon only as a path part or on its own
+        // (`~/Documents`, `'Downloads'`), not in prose (`Downloads: 12`).
+        if let Some((2, i)) = id {
+            let word = RECON.get(*i).copied().unwrap_or("");
+            let t = s.trim();
+            if !(t == word
+                || s.contains(&format!("/{word}"))
+                || s.contains(&format!("\\{word}")))
+            {
+                continue;
+            }
+        }
+        match id {
+            Some((0, i)) => c.shady = min(c.shady, *i),
+            Some((1, i)) => c.sensitive = min(c.sensitive, *i),
+            Some((2, _)) => c.recon = true,
+            Some((3, _)) => c.persist = true,
+            Some((4, _)) => c.miner = true,
+            Some((5, _)) => c.rshell = true,
+            _ => {}
+        }
+    }
+    c
+}
+
 /// A Bitcoin (bech32 or base58) or Ethereum address.
 fn looks_like_wallet(s: &str) -> bool {
     let alnum = s.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -1083,10 +1413,11 @@ fn evaluate(f: &Facts, src: &str, file_name: &str) -> Vec<Hit> {
         for u in raw_ip_urls(s) {
             urls.push((*line, *layer, u));
         }
-        if let Some(h) = SHADY.iter().find(|h| s.contains(*h)) {
+        let class = string_classes(s);
+        if let Some(h) = class.shady.and_then(|i| SHADY.get(i)) {
             shady.push((*line, *layer, format!("{h} in {}", facts::shorten(s, 120))));
         }
-        if let Some((p, what)) = SENSITIVE.iter().find(|(p, _)| s.contains(p)) {
+        if let Some((p, what)) = class.sensitive.and_then(|i| SENSITIVE.get(i)) {
             sensitive.push((
                 *line,
                 *layer,
@@ -1094,16 +1425,16 @@ fn evaluate(f: &Facts, src: &str, file_name: &str) -> Vec<Hit> {
                 p,
             ));
         }
-        if RECON.iter().any(|r| s.contains(r)) && s.len() < 200 {
+        if class.recon && s.len() < 200 {
             recon.push((*line, *layer, facts::shorten(s, 120)));
         }
-        if PERSIST.iter().any(|p| s.contains(p)) {
+        if class.persist {
             persist.push((*line, *layer, facts::shorten(s, 120)));
         }
-        if MINER.iter().any(|p| s.contains(p)) {
+        if class.miner {
             miner.push((*line, *layer, facts::shorten(s, 120)));
         }
-        if RSHELL.iter().any(|p| s.contains(p)) {
+        if class.rshell {
             rshell.push((*line, *layer, facts::shorten(s, 120)));
         }
     }
@@ -1639,16 +1970,28 @@ fn evaluate(f: &Facts, src: &str, file_name: &str) -> Vec<Hit> {
         );
     }
 
-    // Persistence: a persistence location plus a write or a process.
+    // Persistence: a persistence location plus a write or a process, done when the module runs
+    // (top level, setup.py, decoded code) or next to network calls. Shell-completion installers
+    // (typer, click, huggingface_hub) write ~/.bashrc from a function the user calls, offline.
     if let Some((line, layer, s)) = persist.first() {
-        let writes = f.calls.iter().any(|c| {
-            c.name == "open"
+        let is_write = |c: &Call| {
+            (c.name == "open"
                 && (c.args_text.contains("'a'")
                     || c.args_text.contains("\"a\"")
                     || c.args_text.contains("'w'")
-                    || c.args_text.contains("\"w\""))
-        }) || f.calls.iter().any(|c| c.name == "?.write_text");
-        if writes || !proc_calls.is_empty() {
+                    || c.args_text.contains("\"w\"")))
+                || c.name == "?.write_text"
+        };
+        let acts = f
+            .calls
+            .iter()
+            .filter(|c| is_write(c) || is_proc(&c.name))
+            .collect::<Vec<_>>();
+        let active = is_setup
+            || *layer > 0
+            || !net_calls.is_empty()
+            || acts.iter().any(|c| c.top_level || c.layer > 0);
+        if !acts.is_empty() && active {
             add(
                 Rule::Persistence,
                 *line,

@@ -29,6 +29,8 @@ const JOIN: u32 = 1 << 18;
 /// Fetching calls (download-and-execute needs one of them).
 const DL: u32 = 1 << 19;
 const REV: u32 = 1 << 20;
+/// Writing a file (persistence needs a write or a process next to its location).
+const WRITE: u32 = 1 << 21;
 
 const PATTERNS: &[(&str, u32)] = &[
     ("exec(", EXEC),
@@ -159,6 +161,8 @@ const PATTERNS: &[(&str, u32)] = &[
     ("wget", CRADLE),
     ("Invoke-WebRequest", CRADLE),
     ("DownloadString", CRADLE),
+    ("open(", WRITE),
+    ("write_text", WRITE),
     ("crontab", PERSIST),
     ("/etc/cron", PERSIST),
     ("/var/spool/cron", PERSIST),
@@ -254,7 +258,7 @@ pub fn reason(src: &[u8], file_name: &str) -> Option<&'static str> {
         (self_delete, "self+delete"),
         (has(WALK | CIPHER | DEL), "walk+cipher+delete"),
         (has(WALK | RECON), "walk+recon"),
-        (has(PERSIST), "persist"),
+        (has(PERSIST) && (has(PROC) || has(WRITE)), "persist+write"),
         (
             file_name == "__init__.py" && (has(NET) || has(PROC)),
             "__init__",

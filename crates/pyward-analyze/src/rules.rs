@@ -33,6 +33,20 @@ pub enum Rule {
     ReleaseZero,
     SingleModule,
     BundledBinary,
+    /// The METADATA `Name` differs from the name of its own `.dist-info`/`.egg-info` folder or
+    /// wheel file: the package was renamed by hand after it was built.
+    NameMismatch,
+    /// A typosquat of a popular project that installs that project's import name, so
+    /// `import <victim>` silently runs its code.
+    ImportImitation,
+    /// A typosquat whose home page points at the project it imitates (metadata copied).
+    CopiedMetadata,
+    /// YARA-X content rules, by the severity their meta gives (the finding names the rule).
+    YaraCritical,
+    YaraHigh,
+    YaraMedium,
+    /// A YARA rule whose meta says `kind = "capability"`.
+    YaraCapability,
 }
 
 /// How a rule counts in the package score.
@@ -69,9 +83,10 @@ const T_SYSTEMD: MitreTechnique = techniques::SYSTEMD_SERVICE;
 const T_AUTOSTART: MitreTechnique = techniques::AUTOSTART;
 const T_MANIP: MitreTechnique = techniques::TRANSMITTED_DATA_MANIPULATION;
 const T_GEO: MitreTechnique = techniques::LOCATION_DISCOVERY;
+const T_MASQ: MitreTechnique = techniques::MASQUERADING_NAME;
 
 impl Rule {
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 32] = [
         Rule::InstallHook,
         Rule::InstallTimeCode,
         Rule::DownloadExec,
@@ -97,6 +112,13 @@ impl Rule {
         Rule::ReleaseZero,
         Rule::SingleModule,
         Rule::BundledBinary,
+        Rule::NameMismatch,
+        Rule::ImportImitation,
+        Rule::CopiedMetadata,
+        Rule::YaraCritical,
+        Rule::YaraHigh,
+        Rule::YaraMedium,
+        Rule::YaraCapability,
     ];
 
     /// Short id; the finding's `rule_id` is `heuristics.<id>` and its trigger is `<id>`.
@@ -127,6 +149,13 @@ impl Rule {
             Rule::ReleaseZero => "release-zero",
             Rule::SingleModule => "single-module",
             Rule::BundledBinary => "bundled-binary",
+            Rule::NameMismatch => "name-mismatch",
+            Rule::ImportImitation => "import-imitation",
+            Rule::CopiedMetadata => "copied-metadata",
+            Rule::YaraCritical => "yara-critical",
+            Rule::YaraHigh => "yara-high",
+            Rule::YaraMedium => "yara-medium",
+            Rule::YaraCapability => "yara-capability",
         }
     }
 
@@ -162,6 +191,12 @@ impl Rule {
             Rule::ReleaseZero => "version 0.0.0 (or 0.0), typical of throw-away malicious uploads",
             Rule::SingleModule => "the package holds a single Python module",
             Rule::BundledBinary => "native executable (ELF, PE or Mach-O) inside a package without compiled extensions",
+            Rule::NameMismatch => "the METADATA name differs from the name of its own metadata folder or wheel file (renamed after it was built)",
+            Rule::ImportImitation => "a look-alike of a popular project that installs that project's import name (drop-in impersonation)",
+            Rule::CopiedMetadata => "a look-alike of a popular project whose home page is the imitated project's",
+            Rule::YaraCritical | Rule::YaraHigh | Rule::YaraMedium | Rule::YaraCapability => {
+                "content matches a YARA rule"
+            }
         }
     }
 
@@ -190,7 +225,14 @@ impl Rule {
             | Rule::EmptyMetadata
             | Rule::ReleaseZero
             | Rule::SingleModule => Severity::Low,
-            Rule::BundledBinary => Severity::Medium,
+            Rule::BundledBinary
+            | Rule::NameMismatch
+            | Rule::ImportImitation
+            | Rule::CopiedMetadata => Severity::Medium,
+            Rule::YaraCritical => Severity::Critical,
+            Rule::YaraHigh => Severity::High,
+            Rule::YaraMedium => Severity::Medium,
+            Rule::YaraCapability => Severity::Low,
         }
     }
 
@@ -206,7 +248,8 @@ impl Rule {
             | Rule::EmptyMetadata
             | Rule::ReleaseZero
             | Rule::SingleModule
-            | Rule::BundledBinary => Kind::Capability,
+            | Rule::BundledBinary
+            | Rule::YaraCapability => Kind::Capability,
             _ => Kind::Threat,
         }
     }
@@ -236,6 +279,14 @@ impl Rule {
             Rule::Persistence => vec![T_CRON, T_RC, T_SYSTEMD, T_AUTOSTART],
             Rule::EmptyMetadata | Rule::ReleaseZero | Rule::SingleModule => vec![T_SUPPLY],
             Rule::BundledBinary => vec![T_SUPPLY, T_INGRESS],
+            Rule::NameMismatch | Rule::ImportImitation | Rule::CopiedMetadata => {
+                vec![T_MASQ, T_SUPPLY]
+            }
+            // Each YARA finding carries its own rule's techniques (meta `mitre`); this is the
+            // fallback for rules without one.
+            Rule::YaraCritical | Rule::YaraHigh | Rule::YaraMedium | Rule::YaraCapability => {
+                vec![T_SUPPLY]
+            }
         }
     }
 
@@ -272,8 +323,15 @@ impl Rule {
             Rule::SelfDelete | Rule::MassEncryption | Rule::CryptoMiner | Rule::Persistence => {
                 Stage::Impact
             }
-            Rule::EmptyMetadata | Rule::ReleaseZero | Rule::SingleModule | Rule::BundledBinary => {
-                Stage::Metadata
+            Rule::EmptyMetadata
+            | Rule::ReleaseZero
+            | Rule::SingleModule
+            | Rule::BundledBinary
+            | Rule::NameMismatch
+            | Rule::ImportImitation
+            | Rule::CopiedMetadata => Stage::Metadata,
+            Rule::YaraCritical | Rule::YaraHigh | Rule::YaraMedium | Rule::YaraCapability => {
+                Stage::Content
             }
         }
     }
@@ -288,4 +346,6 @@ pub enum Stage {
     Impact,
     /// Metadata signals: no attack stage, never count for the chain bonus.
     Metadata,
+    /// YARA content matches: their stage is unknown, so no chain bonus either.
+    Content,
 }

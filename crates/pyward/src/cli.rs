@@ -125,6 +125,10 @@ pub struct ScanArgs {
     /// nothing). It is on by default: it parses only files whose tokens could make a threat.
     #[arg(long)]
     pub no_analyze: bool,
+    /// More YARA-X rules: every `*.yar`/`*.yara` file under DIR, applied with pyward's own
+    /// rules to every analysed file (repeatable). A rule that does not compile stops the scan.
+    #[arg(long, value_name = "DIR")]
+    pub yara: Vec<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
     #[command(flatten)]

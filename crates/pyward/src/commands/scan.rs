@@ -73,7 +73,12 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
     progress.stage(format!("reading {}", args.target.display()));
     let needs = pyward_policy::content_needs(&bundles);
     let analyze = !args.no_analyze;
-    let analyze_opts = pyward_analyze::Options::default();
+    let mut analyze_opts = pyward_analyze::Options::default();
+    if !args.yara.is_empty() {
+        let rules = pyward_analyze::yara::YaraRules::load(&args.yara)
+            .map_err(|e| anyhow::anyhow!("invalid --yara rules: {e}"))?;
+        analyze_opts.yara = pyward_analyze::yara::YaraSet::Rules(Arc::new(rules));
+    }
     // Python sources whose content could hold a threat, set aside while streaming an image.
     let analysis_budget_hit = Arc::new(AtomicBool::new(false));
     let keep_extra = (!needs.is_empty() || analyze).then(|| {

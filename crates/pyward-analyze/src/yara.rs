@@ -1,0 +1,457 @@
+//! YARA-X content rules: pyward's own rules (`rules/yara/*.yar`, compiled into the binary) and
+//! the user's (`pyward scan --yara DIR`). Rules are compiled once per process; each thread keeps
+//! one scanner. A match becomes a finding with the rule's name, its ATT&CK ids (meta `mitre`),
+//! severity (meta `severity`) and the evidence (file, byte offset, line, matched text).
+
+use crate::rules::{Kind, Rule};
+use pyward_core::{MitreTechnique, Severity};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+/// pyward's shipped rules, as (file name, text); compiled into the binary.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "incident1.yar",
+        include_str!("../../../rules/yara/incident1.yar"),
+    ),
+    (
+        "reverse_shell.yar",
+        include_str!("../../../rules/yara/reverse_shell.yar"),
+    ),
+    (
+        "credential_theft.yar",
+        include_str!("../../../rules/yara/credential_theft.yar"),
+    ),
+    ("miner.yar", include_str!("../../../rules/yara/miner.yar")),
+    (
+        "ransomware.yar",
+        include_str!("../../../rules/yara/ransomware.yar"),
+    ),
+    (
+        "persistence.yar",
+        include_str!("../../../rules/yara/persistence.yar"),
+    ),
+];
+
+/// Largest rule file read from a `--yara` folder.
+const MAX_RULE_FILE: u64 = 8 * 1024 * 1024;
+
+/// A rule file that does not compile, or a folder that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YaraError {
+    /// The rule file (or folder) at fault.
+    pub file: PathBuf,
+    /// 1-based line of the first error, when the compiler gives one.
+    pub line: Option<usize>,
+    /// What is wrong, in one line.
+    pub message: String,
+    /// The compiler's full report (source excerpt with the error marked), if any.
+    pub report: String,
+}
+
+impl std::fmt::Display for YaraError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.message)?,
+            None => write!(f, "{}: {}", self.file.display(), self.message)?,
+        }
+        if !self.report.is_empty() {
+            write!(f, "\n{}", self.report.trim_end())?;
+        }
+        write!(
+            f,
+            "\nfix the rule, or move the file out of the --yara folder"
+        )
+    }
+}
+
+impl std::error::Error for YaraError {}
+
+/// Compiled YARA-X rules. The compiled set is leaked once per load so each thread's scanner can
+/// borrow it for the life of the process (rules are loaded once per scan, not per file).
+pub struct YaraRules {
+    rules: &'static yara_x::Rules,
+    /// The rule files, for `Debug` and the report.
+    files: Vec<String>,
+}
+
+impl std::fmt::Debug for YaraRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("YaraRules")
+            .field("files", &self.files)
+            .field("rules", &self.rules.iter().len())
+            .finish()
+    }
+}
+
+/// One rule file's text and where it came from.
+struct Source {
+    origin: String,
+    path: PathBuf,
+    text: String,
+}
+
+impl YaraRules {
+    /// pyward's shipped rules, compiled on first use. `None` only if they failed to compile,
+    /// which the crate's tests rule out.
+    pub fn builtin() -> Option<&'static YaraRules> {
+        static BUILT: OnceLock<Option<YaraRules>> = OnceLock::new();
+        BUILT
+            .get_or_init(|| YaraRules::compile(builtin_sources()).ok())
+            .as_ref()
+    }
+
+    /// The shipped rules plus every `*.yar` / `*.yara` file of `dirs` (recursively, in name
+    /// order). A file that does not compile is an error naming it, its line and the problem.
+    pub fn load(dirs: &[PathBuf]) -> Result<YaraRules, YaraError> {
+        let mut sources = builtin_sources();
+        for dir in dirs {
+            let mut files = Vec::new();
+            collect_rule_files(dir, &mut files, 0)?;
+            if files.is_empty() {
+                return Err(YaraError {
+                    file: dir.clone(),
+                    line: None,
+                    message: "no *.yar or *.yara rule files in this folder".into(),
+                    report: String::new(),
+                });
+            }
+            for f in files {
+                let bytes = read_rule_file(&f)?;
+                let text = String::from_utf8(bytes).map_err(|_| YaraError {
+                    file: f.clone(),
+                    line: None,
+                    message: "not UTF-8 text".into(),
+                    report: String::new(),
+                })?;
+                sources.push(Source {
+                    origin: f.display().to_string(),
+                    path: f,
+                    text,
+                });
+            }
+        }
+        YaraRules::compile(sources)
+    }
+
+    fn compile(sources: Vec<Source>) -> Result<YaraRules, YaraError> {
+        let mut compiler = yara_x::Compiler::new();
+        compiler.colorize_errors(false);
+        // `include` would read files outside the folder the user named.
+        compiler.enable_includes(false);
+        let mut files = Vec::new();
+        for (i, s) in sources.iter().enumerate() {
+            // One namespace per file, so two files may both define a rule `x`.
+            compiler.new_namespace(&format!("f{i}"));
+            if let Err(e) = compiler.add_source(
+                yara_x::SourceCode::from(s.text.as_str()).with_origin(s.origin.as_str()),
+            ) {
+                let report = e.to_string();
+                return Err(YaraError {
+                    file: s.path.clone(),
+                    line: report_line(&report, &s.origin),
+                    message: report
+                        .lines()
+                        .next()
+                        .unwrap_or("does not compile")
+                        .trim_start_matches("error")
+                        .trim_start_matches(|c| c != ':')
+                        .trim_start_matches(':')
+                        .trim()
+                        .to_string(),
+                    report,
+                });
+            }
+            files.push(s.origin.clone());
+        }
+        let rules: &'static yara_x::Rules = Box::leak(Box::new(compiler.build()));
+        Ok(YaraRules { rules, files })
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.rules.iter().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The rule files compiled (shipped ones as `builtin:<name>`).
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// Scan bytes; every matching rule once, at its first match. A scan error (time-out) is
+    /// returned as `Err` with a message for the file's notes.
+    pub fn scan(&self, data: &[u8], timeout: Duration) -> Result<Vec<YaraHit>, String> {
+        thread_local! {
+            static SCANNER: RefCell<Option<(usize, yara_x::Scanner<'static>)>> =
+                const { RefCell::new(None) };
+        }
+        let key = self.rules as *const yara_x::Rules as usize;
+        SCANNER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(k, _)| *k != key) {
+                let mut s = yara_x::Scanner::new(self.rules);
+                s.max_matches_per_pattern(16);
+                *slot = Some((key, s));
+            }
+            let Some((_, scanner)) = slot.as_mut() else {
+                return Ok(Vec::new());
+            };
+            scanner.set_timeout(timeout);
+            let results = scanner
+                .scan(data)
+                .map_err(|e| format!("YARA scan stopped: {e}"))?;
+            Ok(results.matching_rules().map(|r| hit_of(&r)).collect())
+        })
+    }
+}
+
+/// Which YARA rules the analysis applies.
+#[derive(Debug, Clone, Default)]
+pub enum YaraSet {
+    /// pyward's shipped rules (compiled on first use).
+    #[default]
+    Builtin,
+    /// Shipped plus user rules ([`YaraRules::load`]).
+    Rules(Arc<YaraRules>),
+    /// No YARA scanning.
+    Off,
+}
+
+impl YaraSet {
+    pub fn rules(&self) -> Option<&YaraRules> {
+        match self {
+            YaraSet::Builtin => YaraRules::builtin(),
+            YaraSet::Rules(r) => Some(r),
+            YaraSet::Off => None,
+        }
+    }
+}
+
+/// One YARA rule matching one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YaraHit {
+    pub rule: String,
+    pub description: String,
+    pub mitre: Vec<MitreTechnique>,
+    pub severity: Severity,
+    pub kind: Kind,
+    /// Byte offset of the first match.
+    pub offset: usize,
+    /// The first match's bytes (at most 120, lossy UTF-8).
+    pub matched: String,
+}
+
+impl YaraHit {
+    /// The catalogue rule the hit counts as in the package score.
+    pub fn score_rule(&self) -> Rule {
+        match (self.kind, self.severity) {
+            (Kind::Capability, _) => Rule::YaraCapability,
+            (_, Severity::Critical) => Rule::YaraCritical,
+            (_, Severity::High) => Rule::YaraHigh,
+            _ => Rule::YaraMedium,
+        }
+    }
+}
+
+fn hit_of(r: &yara_x::Rule<'_, '_>) -> YaraHit {
+    let mut description = String::new();
+    let mut mitre = Vec::new();
+    let mut severity = Severity::High;
+    let mut kind = Kind::Threat;
+    for (k, v) in r.metadata() {
+        let yara_x::MetaValue::String(v) = v else {
+            continue;
+        };
+        match k {
+            "description" => description = v.to_string(),
+            "mitre" | "mitre_attack" | "attack" => {
+                mitre = v
+                    .split([',', ' ', ';'])
+                    .map(str::trim)
+                    .filter(|t| is_technique_id(t))
+                    .map(technique)
+                    .collect()
+            }
+            "severity" => {
+                severity = match v.to_ascii_lowercase().as_str() {
+                    "critical" => Severity::Critical,
+                    "medium" => Severity::Medium,
+                    "low" => Severity::Low,
+                    "info" => Severity::Info,
+                    _ => Severity::High,
+                }
+            }
+            "kind" if v.eq_ignore_ascii_case("capability") => kind = Kind::Capability,
+            _ => {}
+        }
+    }
+    let first = r
+        .patterns()
+        .flat_map(|p| {
+            p.matches()
+                .map(|m| (m.range().start, m.data().to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .min_by_key(|(o, _)| *o);
+    let (offset, data) = first.unwrap_or((0, Vec::new()));
+    let matched = String::from_utf8_lossy(data.get(..data.len().min(120)).unwrap_or(&[]))
+        .replace(['\n', '\r'], " ");
+    YaraHit {
+        rule: r.identifier().to_string(),
+        description,
+        mitre,
+        severity,
+        kind,
+        offset,
+        matched,
+    }
+}
+
+/// `T1234` or `T1234.001`.
+fn is_technique_id(t: &str) -> bool {
+    let Some(rest) = t.strip_prefix('T') else {
+        return false;
+    };
+    let (main, sub) = rest.split_once('.').unwrap_or((rest, "000"));
+    main.len() == 4
+        && sub.len() == 3
+        && main.bytes().all(|b| b.is_ascii_digit())
+        && sub.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A technique from the shared catalogue when pyward knows it, else the id alone.
+fn technique(id: &str) -> MitreTechnique {
+    use pyward_core::mitre::techniques as t;
+    const KNOWN: &[MitreTechnique] = &[
+        t::PYTHON,
+        t::SUPPLY_CHAIN_SOFTWARE,
+        t::OBFUSCATED_FILES,
+        t::DEOBFUSCATE,
+        t::INGRESS_TOOL_TRANSFER,
+        t::EXFIL_C2,
+        t::PRIVATE_KEYS,
+        t::CREDENTIALS_IN_FILES,
+        t::WEB_PROTOCOLS,
+        t::WEB_SERVICE,
+        t::FILE_DISCOVERY,
+        t::CLIPBOARD_DATA,
+        t::STEGANOGRAPHY,
+        t::HIDDEN_WINDOW,
+        t::FILE_DELETION,
+        t::DATA_ENCRYPTED,
+        t::UNIX_SHELL,
+        t::RESOURCE_HIJACKING,
+        t::CRON,
+        t::SHELL_CONFIG_MODIFICATION,
+        t::SYSTEMD_SERVICE,
+        t::AUTOSTART,
+        t::LOCATION_DISCOVERY,
+        t::MASQUERADING_NAME,
+    ];
+    KNOWN
+        .iter()
+        .find(|k| k.id == id)
+        .cloned()
+        .unwrap_or_else(|| MitreTechnique {
+            id: Cow::Owned(id.to_string()),
+            name: Cow::Borrowed("ATT&CK technique"),
+        })
+}
+
+fn builtin_sources() -> Vec<Source> {
+    BUILTIN
+        .iter()
+        .map(|(name, text)| Source {
+            origin: format!("builtin:{name}"),
+            path: PathBuf::from(format!("rules/yara/{name}")),
+            text: (*text).to_string(),
+        })
+        .collect()
+}
+
+/// The line of `--> origin:LINE:COL` in a compiler report.
+fn report_line(report: &str, origin: &str) -> Option<usize> {
+    let needle = format!("{origin}:");
+    report.lines().find_map(|l| {
+        let rest = l.trim_start().strip_prefix("-->")?.trim();
+        let rest = rest.strip_prefix(&needle)?;
+        rest.split(':').next()?.parse().ok()
+    })
+}
+
+/// `*.yar`/`*.yara` files under `dir`, sorted; symlinks are not followed out of the folder
+/// (they are skipped), and the walk is bounded in depth.
+fn collect_rule_files(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), YaraError> {
+    let err = |m: String| YaraError {
+        file: dir.to_path_buf(),
+        line: None,
+        message: m,
+        report: String::new(),
+    };
+    if depth > 8 {
+        return Ok(());
+    }
+    let meta = std::fs::symlink_metadata(dir)
+        .map_err(|e| err(format!("cannot read the YARA rule folder: {e}")))?;
+    if depth == 0 && !meta.is_dir() && !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Err(err(
+            "not a folder: --yara takes a folder of *.yar files".into()
+        ));
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| err(format!("cannot list the YARA rule folder: {e}")))?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let Ok(ft) = e.file_type() else { continue };
+        let p = e.path();
+        if ft.is_dir() {
+            collect_rule_files(&p, out, depth + 1)?;
+        } else if ft.is_file()
+            && p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| x.eq_ignore_ascii_case("yar") || x.eq_ignore_ascii_case("yara"))
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn read_rule_file(f: &Path) -> Result<Vec<u8>, YaraError> {
+    use std::io::Read;
+    let err = |m: String| YaraError {
+        file: f.to_path_buf(),
+        line: None,
+        message: m,
+        report: String::new(),
+    };
+    let file = std::fs::File::open(f).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_RULE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_RULE_FILE {
+        return Err(err(format!(
+            "larger than {} MiB; split it",
+            MAX_RULE_FILE >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The 1-based line of a byte offset.
+pub fn line_of_offset(data: &[u8], offset: usize) -> u32 {
+    let end = offset.min(data.len());
+    data.get(..end)
+        .map_or(0, |d| d.iter().filter(|&&b| b == b'\n').count()) as u32
+        + 1
+}

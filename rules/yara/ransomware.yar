@@ -1,0 +1,33 @@
+// Incident 2 (Python ransomware on an exposed Jupyter server): marker file, mass encryption,
+// ransom note, self-deletion.
+
+rule pyward_jupyter_ransomware_marker
+{
+    meta:
+        description = "the incident-2 ransomware marker file /tmp/f1gl6i6z (matched as data)"
+        mitre = "T1486"
+        severity = "critical"
+        kind = "threat"
+    strings:
+        $m = "/tmp/f1gl6i6z" ascii
+    condition:
+        $m
+}
+
+rule pyward_ransom_note
+{
+    meta:
+        description = "ransom note text next to file encryption"
+        mitre = "T1486,T1491"
+        severity = "high"
+        kind = "threat"
+    strings:
+        $n1 = "files have been encrypted" nocase
+        $n2 = "files are encrypted" nocase
+        $n3 = /send\s+[0-9.]+\s*(BTC|bitcoin|XMR|monero)/ nocase
+        $n4 = "decrypt your files" nocase
+        $c1 = "encrypt" ascii
+        $c2 = /\^\s*(key|k)\b/
+    condition:
+        any of ($n*) and any of ($c*)
+}
