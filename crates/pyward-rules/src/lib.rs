@@ -45,7 +45,7 @@ mod fields;
 mod loader;
 mod output;
 mod parser;
-mod yaml;
+pub mod yaml;
 
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, EngineError, EngineOptions, Match, RuleMatching};

@@ -1,4 +1,5 @@
-//! YAML → a small node tree with line/column positions.
+//! YAML → a small node tree with line/column positions. Shared with pyward-detect, which
+//! reads its `- detector:` items from the same rules files, so both parse them identically.
 //!
 //! Built on yaml-rust2's event parser (iterative, with a flow-nesting limit). Aliases
 //! are expanded here under a node budget, so an alias bomb ("billion laughs") is an
@@ -8,12 +9,12 @@ use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Most nodes a file may expand to (aliases included).
-pub(crate) const MAX_NODES: usize = 2_000_000;
+pub const MAX_NODES: usize = 2_000_000;
 /// Deepest block/flow nesting accepted.
 const MAX_NESTING: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Pos {
+pub struct Pos {
     pub line: usize,
     pub col: usize,
 }
@@ -29,7 +30,7 @@ impl From<Marker> for Pos {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Node {
+pub enum Node {
     /// A scalar: text, whether it was quoted / block (so never null/bool/number).
     Scalar {
         text: String,
@@ -48,25 +49,25 @@ pub(crate) enum Node {
 }
 
 impl Node {
-    pub(crate) fn pos(&self) -> Pos {
+    pub fn pos(&self) -> Pos {
         match self {
             Node::Scalar { pos, .. } | Node::Seq { pos, .. } | Node::Map { pos, .. } => *pos,
         }
     }
 
     /// Plain scalar `~`, `null`, empty.
-    pub(crate) fn is_null(&self) -> bool {
+    pub fn is_null(&self) -> bool {
         matches!(self, Node::Scalar { text, plain: true, .. } if text.is_empty() || text == "~" || text == "null" || text == "Null" || text == "NULL")
     }
 
-    pub(crate) fn as_str(&self) -> Option<&str> {
+    pub fn as_str(&self) -> Option<&str> {
         match self {
             Node::Scalar { text, .. } => Some(text),
             _ => None,
         }
     }
 
-    pub(crate) fn as_bool(&self) -> Option<bool> {
+    pub fn as_bool(&self) -> Option<bool> {
         match self {
             Node::Scalar {
                 text, plain: true, ..
@@ -79,7 +80,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Node::Scalar { .. } if self.is_null() => "null",
             Node::Scalar { .. } => "a scalar",
@@ -88,7 +89,7 @@ impl Node {
         }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<&Node> {
+    pub fn get(&self, key: &str) -> Option<&Node> {
         match self {
             Node::Map { entries, .. } => entries
                 .iter()
@@ -100,7 +101,7 @@ impl Node {
 }
 
 #[derive(Debug)]
-pub(crate) struct YamlError {
+pub struct YamlError {
     pub pos: Pos,
     pub message: String,
 }
@@ -146,7 +147,7 @@ fn count_nodes(n: &Node) -> usize {
 /// rejects as "invalid indentation" (the upstream sandbox rules have such lists).
 /// On that error, when the offending line holds only closing brackets, we indent
 /// that line further (meaning unchanged) and parse again, a bounded number of times.
-pub(crate) fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
+pub fn parse_documents(src: &str) -> Result<Vec<Node>, YamlError> {
     let mut text = std::borrow::Cow::Borrowed(src);
     let mut retries = 0;
     loop {
