@@ -729,47 +729,13 @@ impl Enforcer {
         unsafe {
             cmd.pre_exec(move || {
                 let pid = libc::getpid() as u32;
-                #[repr(C)]
-                struct Attr {
-                    map_fd: u32,
-                    pad: u32,
-                    key: u64,
-                    value: u64,
-                    flags: u64,
-                }
-                let attr = Attr {
-                    map_fd: map_fd as u32,
-                    pad: 0,
-                    key: std::ptr::addr_of!(pid) as u64,
-                    value: std::ptr::addr_of!(pid) as u64,
-                    flags: 0,
-                };
-                const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-                const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
                 // A reused pid must not inherit an old tree-kill mark (ENOENT is fine).
-                let del = Attr {
-                    map_fd: doomed_fd as u32,
-                    pad: 0,
-                    key: std::ptr::addr_of!(pid) as u64,
-                    value: 0,
-                    flags: 0,
-                };
-                libc::syscall(
-                    libc::SYS_bpf,
-                    BPF_MAP_DELETE_ELEM,
-                    std::ptr::addr_of!(del),
-                    std::mem::size_of::<Attr>() as libc::c_uint,
-                );
-                let r = libc::syscall(
-                    libc::SYS_bpf,
-                    BPF_MAP_UPDATE_ELEM,
-                    std::ptr::addr_of!(attr),
-                    std::mem::size_of::<Attr>() as libc::c_uint,
-                );
-                if r != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
+                let _ = pyward_sensor::rawmap::map_delete_raw(doomed_fd, &pid.to_ne_bytes());
+                pyward_sensor::rawmap::map_update_raw(
+                    map_fd,
+                    &pid.to_ne_bytes(),
+                    &pid.to_ne_bytes(),
+                )
             });
         }
         cmd.spawn()
@@ -800,24 +766,7 @@ impl Enforcer {
 
     /// Current counters.
     pub fn stats(&self) -> EnforceStats {
-        let sum = |idx: u32| -> u64 {
-            match self
-                .maps
-                .stats
-                .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY)
-            {
-                Ok(Some(vals)) => vals
-                    .iter()
-                    .map(|v| {
-                        v.get(..8)
-                            .and_then(|s| s.try_into().ok())
-                            .map(u64::from_ne_bytes)
-                            .unwrap_or(0)
-                    })
-                    .sum(),
-                _ => 0,
-            }
-        };
+        let sum = |idx: u32| pyward_sensor::rawmap::percpu_sum(&self.maps.stats, idx);
         EnforceStats {
             network_denied: sum(0),
             exec_killed: sum(1),

@@ -14,6 +14,7 @@ pub mod live;
 pub mod loader;
 pub mod proctable;
 pub mod raw;
+pub mod rawmap;
 pub mod signals;
 pub mod users;
 

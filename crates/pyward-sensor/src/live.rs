@@ -152,34 +152,7 @@ pub fn follow_before_exec(cmd: &mut std::process::Command, source: &mut LiveSour
     unsafe {
         cmd.pre_exec(move || {
             let pid = libc::getpid() as u32;
-            let one: u8 = 1;
-            // union bpf_attr for BPF_MAP_UPDATE_ELEM: map_fd, pad, key, value, flags.
-            #[repr(C)]
-            struct Attr {
-                map_fd: u32,
-                pad: u32,
-                key: u64,
-                value: u64,
-                flags: u64,
-            }
-            let attr = Attr {
-                map_fd: map_fd as u32,
-                pad: 0,
-                key: std::ptr::addr_of!(pid) as u64,
-                value: std::ptr::addr_of!(one) as u64,
-                flags: 0,
-            };
-            const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
-            let r = libc::syscall(
-                libc::SYS_bpf,
-                BPF_MAP_UPDATE_ELEM,
-                std::ptr::addr_of!(attr),
-                std::mem::size_of::<Attr>() as libc::c_uint,
-            );
-            if r != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            crate::rawmap::map_update_raw(map_fd, &pid.to_ne_bytes(), &[1u8])
         });
     }
 }

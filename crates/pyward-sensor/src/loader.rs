@@ -251,20 +251,7 @@ impl Sensor {
 
     /// Current counters (kernel ones summed over CPUs).
     pub fn stats(&self) -> SensorStats {
-        let sum = |idx: u32| -> u64 {
-            match self.stats.lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY) {
-                Ok(Some(vals)) => vals
-                    .iter()
-                    .map(|v| {
-                        v.get(..8)
-                            .and_then(|s| s.try_into().ok())
-                            .map(u64::from_ne_bytes)
-                            .unwrap_or(0)
-                    })
-                    .sum(),
-                _ => 0,
-            }
-        };
+        let sum = |idx: u32| crate::rawmap::percpu_sum(&self.stats, idx);
         SensorStats {
             kernel_events: sum(0),
             ring_drops: sum(1),
