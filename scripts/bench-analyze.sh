@@ -8,7 +8,8 @@
 #   4. with --guarddog [N]: GuardDog (PyPI package `guarddog`, in its own venv under the cache)
 #      on the same corpus and on N package folders of the venv, seconds and flagged per package.
 # The venv is the one scripts/bench-venv.sh builds (~/.cache/pyward/bench-venv). Results go to
-# stdout; copy them into docs/benchmarks.md ("Static code analysis").
+# stdout; copy them into docs/benchmarks.md ("Static code analysis"). Export CARGO_TARGET_DIR to
+# build into a shared target folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${PYWARD_BENCH_CACHE:-$HOME/.cache/pyward}"
@@ -36,6 +37,8 @@ echo "== 1. throughput, one core: $site"
 pin=""
 command -v taskset >/dev/null && pin="taskset -c 0"
 $pin "$adir" "$site" | tail -n 2
+echo "without the YARA-X rules:"
+$pin "$adir" "$site" --no-yara | tail -n 1
 echo
 echo "== 2. false positives: files scoring >= 5 (above), packages with a WARN/STOP heuristics finding"
 start=$(date +%s.%N)

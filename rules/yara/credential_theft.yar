@@ -35,7 +35,7 @@ rule pyward_discord_token_stealer
         reference = "https://blog.phylum.io/w4sp-stealer-in-pypi/ (W4SP)"
     strings:
         $ldb = /Local Storage[\\\/]{1,2}leveldb/
-        $disc = /(discord|discordcanary|discordptb)[\\\/]{1,2}Local Storage/ nocase
+        $disc = /[Dd]iscord(canary|ptb)?[\\\/]{1,2}Local Storage/
         $re = /\[\\w-\]\{24(,26)?\}\\\.\[\\w-\]\{6\}\\\.\[\\w-\]\{2[57]/
         $hook = /discord(app)?\.com\/api\/webhooks\/[0-9]{6,}/
     condition:

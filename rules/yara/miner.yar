@@ -9,7 +9,7 @@ rule pyward_crypto_miner
         severity = "high"
         kind = "threat"
     strings:
-        $stratum = /stratum\+(tcp|ssl|tls):\/\// nocase
+        $stratum = /stratum2?\+(tcp|ssl|tls):\/\//
         $xmrig = "xmrig" nocase
         $donate = "--donate-level" ascii
         $pool1 = "pool.minexmr.com" ascii
@@ -17,7 +17,7 @@ rule pyward_crypto_miner
         $pool3 = "nanopool.org" ascii
         $pool4 = "moneroocean.stream" ascii
         $pool5 = "2miners.com" ascii
-        $algo = /\b(cryptonight|randomx|rx\/0)\b/ nocase
+        $algo = /\b([Cc]ryptonight|[Rr]andom[Xx]|rx\/0)\b/
     condition:
         $stratum or ($xmrig and ($donate or $algo or any of ($pool*))) or 2 of ($pool*)
 }

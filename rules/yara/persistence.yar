@@ -8,9 +8,9 @@ rule pyward_powershell_cradle
         severity = "high"
         kind = "threat"
     strings:
-        $enc = /powershell(\.exe)?\s+[^\n]{0,30}-(e|en|enc|encodedcommand)\s+[A-Za-z0-9+\/=]{16,}/ nocase
-        $iex = /(IEX|Invoke-Expression)\s*\(\s*(New-Object\s+Net\.WebClient|iwr|Invoke-WebRequest)/ nocase
-        $dl = /New-Object\s+(System\.)?Net\.WebClient\)?\.Download(String|File)\s*\(/ nocase
+        $enc = /[Pp]ower[Ss]hell(\.exe)?\s+[^\n]{0,30}-([Ee]|[Ee]n|[Ee]nc|[Ee]ncoded[Cc]ommand)\s+[A-Za-z0-9+\/=]{16,}/
+        $iex = /(IEX|iex|Invoke-Expression)\s*\(\s*(New-Object\s+Net\.WebClient|iwr|Invoke-WebRequest)/
+        $dl = /New-Object\s+(System\.)?Net\.WebClient\)?\.Download(String|File)\s*\(/
     condition:
         any of them
 }

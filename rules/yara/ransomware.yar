@@ -24,7 +24,7 @@ rule pyward_ransom_note
     strings:
         $n1 = "files have been encrypted" nocase
         $n2 = "files are encrypted" nocase
-        $n3 = /send\s+[0-9.]+\s*(BTC|bitcoin|XMR|monero)/ nocase
+        $n3 = /[Ss]end\s+[0-9.]+\s*(BTC|[Bb]itcoin|XMR|[Mm]onero)/
         $n4 = "decrypt your files" nocase
         $c1 = "encrypt" ascii
         $c2 = /\^\s*(key|k)\b/

@@ -575,8 +575,7 @@ impl<'a> Extractor<'a> {
             // the code, so its URLs and paths are documentation, not destinations.
             "expression_statement"
                 if n.named_child_count() == 1
-                    && n
-                        .named_child(0)
+                    && n.named_child(0)
                         .is_some_and(|c| matches!(c.kind(), "string" | "concatenated_string")) =>
             {
                 return;

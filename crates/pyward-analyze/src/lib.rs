@@ -1234,10 +1234,7 @@ fn string_classes(s: &str) -> StringClasses {
         if let Some((2, i)) = id {
             let word = RECON.get(*i).copied().unwrap_or("");
             let t = s.trim();
-            if !(t == word
-                || s.contains(&format!("/{word}"))
-                || s.contains(&format!("\\{word}")))
-            {
+            if !(t == word || s.contains(&format!("/{word}")) || s.contains(&format!("\\{word}"))) {
                 continue;
             }
         }
