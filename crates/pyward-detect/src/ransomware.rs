@@ -561,7 +561,9 @@ fn victim_score(v: &Victim, path: &str, cfg: &RansomwareConfig) -> f64 {
             x / 2.0
         });
     }
-    if let (Some(new), Some(old)) = (&v.renamed_to, &v.renamed_from) {
+    // A rename alone counts only for a file the tree read (a tool renaming files it never
+    // opened, e.g. putting its own temp files in place, is not encrypting them).
+    if let (true, Some(new), Some(old)) = (v.read, &v.renamed_to, &v.renamed_from) {
         let (ne, oe) = (view::ext(new), view::ext(old));
         if ne != oe {
             s = s.max(if cfg.ransom_extensions.contains(&ne) {

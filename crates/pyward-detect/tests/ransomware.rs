@@ -727,3 +727,29 @@ fn pip_install_compileall_and_sqlite() {
         "pip's console script is allowlisted: {drift:?}"
     );
 }
+
+/// CI regression: `compileall` putting its temp `.pyc.<id>` files in place, when the opens
+/// that created them were not joined to the renames (a path resolved against a stale cwd):
+/// renames of files the tree never read are not encryption.
+#[test]
+fn renames_of_files_the_tree_never_read_do_not_count() {
+    let mut sim = Sim::default();
+    sim.spawn(
+        1900,
+        100,
+        "python3",
+        "/usr/bin/python3",
+        &["-m", "compileall", "-q", "copy"],
+        "/home/u",
+    );
+    for i in 0..300 {
+        let pyc = format!(
+            "/elsewhere/copy/pkg{}/__pycache__/mod_{i}.cpython-311.pyc",
+            i % 10
+        );
+        let tmp = format!("{pyc}.140536300155888");
+        sim.rename(1900, &tmp, &pyc);
+    }
+    sim.exit(1900);
+    assert_no_ransomware(&sim, "renames of never-read files");
+}

@@ -880,20 +880,6 @@ fn realtime_now() -> (i64, u32) {
     (ts.tv_sec, u32::try_from(ts.tv_nsec).unwrap_or(0))
 }
 
-/// realtime − monotonic, to turn bpf_ktime_get_ns() into wall time.
-fn clock_offset_ns() -> i128 {
-    fn now(clock: libc::clockid_t) -> i128 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime only writes the timespec we pass.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-    }
-    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
-}
-
 /// A combination of programs to try: tracepoint type (None: none) and cgroup programs.
 #[derive(Clone, Copy, Debug)]
 struct Plan {
@@ -1100,7 +1086,7 @@ fn run_thread(
             *plan,
             if i == 0 { None } else { first_failure.clone() },
         );
-        let offset = clock_offset_ns();
+        let offset = pyward_sensor::clock::offset_ns();
         let tree_map = match MapHandle::try_from(&skel.maps.tracked) {
             Ok(m) => m,
             Err(e) => {

@@ -564,6 +564,58 @@ impl Converter {
                     arg("mode", int(a[2])),
                 ],
             ),
+            Syscall::Chdir => (None, vec![arg("path", ArgValue::Str(s1.to_owned()))]),
+            Syscall::Fchdir => (
+                known_fd(a[0]),
+                vec![arg("fd", ArgValue::Int(i64::from(a[0] as i32)))],
+            ),
+            Syscall::Link => (
+                None,
+                vec![
+                    arg("oldpath", ArgValue::Str(s1.to_owned())),
+                    arg("newpath", ArgValue::Str(s2.to_owned())),
+                ],
+            ),
+            Syscall::Linkat => (
+                None,
+                vec![
+                    arg("olddir", ArgValue::Int(i64::from(dirfd(a[0])))),
+                    arg("oldpath", ArgValue::Str(s1.to_owned())),
+                    arg("newdir", ArgValue::Int(i64::from(dirfd(a[2])))),
+                    arg("newpath", ArgValue::Str(s2.to_owned())),
+                    arg("flags", int(a[4])),
+                ],
+            ),
+            Syscall::Symlink => (
+                None,
+                vec![
+                    arg("target", ArgValue::Str(s1.to_owned())),
+                    arg("linkpath", ArgValue::Str(s2.to_owned())),
+                ],
+            ),
+            Syscall::Symlinkat => (
+                None,
+                vec![
+                    arg("target", ArgValue::Str(s1.to_owned())),
+                    arg("linkdirfd", ArgValue::Int(i64::from(dirfd(a[1])))),
+                    arg("linkpath", ArgValue::Str(s2.to_owned())),
+                ],
+            ),
+            Syscall::InitModule => (
+                None,
+                vec![
+                    arg("length", int(a[1])),
+                    arg("uargs", ArgValue::Str(s1.to_owned())),
+                ],
+            ),
+            Syscall::FinitModule => (
+                (!s1.is_empty()).then(|| file_fd(s1.to_owned(), i64::from(a[0] as i32))),
+                vec![
+                    arg("fd", ArgValue::Int(i64::from(a[0] as i32))),
+                    arg("uargs", ArgValue::Str(s2.to_owned())),
+                    arg("flags", int(a[2])),
+                ],
+            ),
             Syscall::MemfdCreate => (
                 (ev.ret >= 0).then(|| ReplayFd {
                     num: Some(ev.ret),

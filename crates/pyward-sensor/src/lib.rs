@@ -7,6 +7,7 @@
 //! thread and parses each record into a [`KernelEvent`].
 #![allow(clippy::needless_return)]
 
+pub mod clock;
 pub mod container;
 pub mod convert;
 pub mod fdtable;

@@ -68,13 +68,15 @@ pub struct SensorOptions {
 }
 
 impl SensorOptions {
-    /// The syscalls to enable in the kernel: the requested ones (default all), less the read
-    /// family unless `capture_reads`, less those the target architecture does not have.
+    /// The syscalls to enable in the kernel: the requested ones (default all) and always
+    /// `chdir`/`fchdir` (they keep `proc.cwd`), less the read family unless
+    /// `capture_reads`, less those the target architecture does not have.
     pub fn enabled_syscalls(&self) -> Vec<Syscall> {
-        let wanted = self
+        let mut wanted = self
             .syscalls
             .clone()
             .unwrap_or_else(|| Syscall::ALL.to_vec());
+        wanted.extend([Syscall::Chdir, Syscall::Fchdir]);
         let mut out: Vec<Syscall> = Vec::new();
         for s in wanted {
             if s.nr().is_none() || out.contains(&s) {
@@ -202,7 +204,7 @@ impl Sensor {
             tracked: handles.tracked,
             stats: handles.stats,
             counters,
-            clock_offset_ns: clock_offset_ns(),
+            clock_offset_ns: crate::clock::offset_ns(),
         })
     }
 
@@ -282,20 +284,6 @@ impl Drop for Sensor {
     fn drop(&mut self) {
         self.shutdown();
     }
-}
-
-/// realtime − monotonic, to turn bpf_ktime_get_ns() into wall time.
-fn clock_offset_ns() -> i128 {
-    fn now(clock: libc::clockid_t) -> i128 {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: clock_gettime only writes the timespec we pass.
-        unsafe { libc::clock_gettime(clock, &mut ts) };
-        i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
-    }
-    now(libc::CLOCK_REALTIME) - now(libc::CLOCK_MONOTONIC)
 }
 
 fn err(what: &str, e: libbpf_rs::Error) -> SensorError {

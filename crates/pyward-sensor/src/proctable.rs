@@ -12,7 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::container::{self, ContainerRef};
-use crate::raw::{KernelEvent, Kind};
+use crate::raw::{KernelEvent, Kind, Syscall};
 
 /// Most processes kept.
 pub const MAX_PROCS: usize = 1 << 16;
@@ -286,7 +286,16 @@ impl ProcessTable {
                 self.insert(child);
             }
             Kind::Exec => {
-                let cwd = self.read_cwd(ev.pid);
+                // exec keeps the working directory: the one known from fork and chdir events
+                // stands; /proc only for a process first seen here (it may be gone by now:
+                // then the parent's).
+                let known_cwd = self.procs.get(&ev.pid).is_some_and(|p| p.cwd.is_some());
+                let cwd = if known_cwd {
+                    None
+                } else {
+                    self.read_cwd(ev.pid)
+                        .or_else(|| self.procs.get(&ev.ppid).and_then(|p| p.cwd.clone()))
+                };
                 let container =
                     read_bounded(&self.proc_root.join(ev.pid.to_string()).join("cgroup"))
                         .and_then(|b| container::from_proc_cgroup(&String::from_utf8_lossy(&b)));
@@ -315,7 +324,17 @@ impl ProcessTable {
                     p.exited = true;
                 }
             }
-            Kind::Syscall(_) => {
+            Kind::Syscall(sys) => {
+                if matches!(sys, Syscall::Chdir | Syscall::Fchdir) && ev.ret == 0 {
+                    // The kernel built the new working directory (absolute) into str2.
+                    if let Some(dir) = ev.str2.as_deref().filter(|d| d.starts_with('/')) {
+                        if let Some(p) = self.procs.get_mut(&ev.pid) {
+                            p.cwd = Some(dir.to_owned());
+                            p.replay = ReplayCache::default();
+                            return;
+                        }
+                    }
+                }
                 if !self.procs.contains_key(&ev.pid) {
                     let boot = boot_info(&self.proc_root);
                     let p = self.read_proc(ev.pid, boot).unwrap_or_else(|| ProcInfo {

@@ -47,7 +47,7 @@ pub enum Kind {
 
 /// The syscalls the sensor hooks. Numbers are per target architecture ([`Syscall::nr`]):
 /// x86_64's own table, or the asm-generic one on aarch64 (which has no `open`, `creat`,
-/// `rename`, `unlink`, `chmod` nor `dup2`).
+/// `rename`, `unlink`, `chmod`, `link`, `symlink` nor `dup2`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Syscall {
     Open,
@@ -65,6 +65,15 @@ pub enum Syscall {
     Chmod,
     Fchmodat,
     Fchmodat2,
+    /// Reports the new working directory (built by the kernel) when it succeeds.
+    Chdir,
+    Fchdir,
+    Link,
+    Linkat,
+    Symlink,
+    Symlinkat,
+    InitModule,
+    FinitModule,
     MemfdCreate,
     Ptrace,
     Setuid,
@@ -95,7 +104,7 @@ pub enum Syscall {
 }
 
 /// (syscall, x86_64 number, aarch64 number); `None`: the architecture has no such syscall.
-const NUMBERS: [(Syscall, Option<u32>, Option<u32>); 39] = [
+const NUMBERS: [(Syscall, Option<u32>, Option<u32>); 47] = [
     (Syscall::Open, Some(2), None),
     (Syscall::Openat, Some(257), Some(56)),
     (Syscall::Openat2, Some(437), Some(437)),
@@ -111,6 +120,14 @@ const NUMBERS: [(Syscall, Option<u32>, Option<u32>); 39] = [
     (Syscall::Chmod, Some(90), None),
     (Syscall::Fchmodat, Some(268), Some(53)),
     (Syscall::Fchmodat2, Some(452), Some(452)),
+    (Syscall::Chdir, Some(80), Some(49)),
+    (Syscall::Fchdir, Some(81), Some(50)),
+    (Syscall::Link, Some(86), None),
+    (Syscall::Linkat, Some(265), Some(37)),
+    (Syscall::Symlink, Some(88), None),
+    (Syscall::Symlinkat, Some(266), Some(36)),
+    (Syscall::InitModule, Some(175), Some(105)),
+    (Syscall::FinitModule, Some(313), Some(273)),
     (Syscall::MemfdCreate, Some(319), Some(279)),
     (Syscall::Ptrace, Some(101), Some(117)),
     (Syscall::Setuid, Some(105), Some(146)),
@@ -157,8 +174,8 @@ impl Arch {
 
 impl Syscall {
     /// Every hooked syscall.
-    pub const ALL: [Syscall; 39] = {
-        let mut out = [Syscall::Open; 39];
+    pub const ALL: [Syscall; 47] = {
+        let mut out = [Syscall::Open; 47];
         let mut i = 0;
         while i < NUMBERS.len() {
             out[i] = NUMBERS[i].0;
@@ -230,6 +247,14 @@ impl Syscall {
             Syscall::Renameat2 => "renameat2",
             Syscall::Chmod => "chmod",
             Syscall::Fchmodat | Syscall::Fchmodat2 => "fchmodat",
+            Syscall::Chdir => "chdir",
+            Syscall::Fchdir => "fchdir",
+            Syscall::Link => "link",
+            Syscall::Linkat => "linkat",
+            Syscall::Symlink => "symlink",
+            Syscall::Symlinkat => "symlinkat",
+            Syscall::InitModule => "init_module",
+            Syscall::FinitModule => "finit_module",
             Syscall::MemfdCreate => "memfd_create",
             Syscall::Ptrace => "ptrace",
             Syscall::Setuid => "setuid",

@@ -355,3 +355,78 @@ fn sensor_exec_flags_overlay_upper_and_lower_layers() {
     assert_eq!(upper_exec.proc.is_exe_upper_layer, Some(true));
     assert!(upper.join("uppersh").exists());
 }
+
+/// `proc.cwd` follows `cd` from the kernel's chdir events, even when user space reads the
+/// events after the processes are gone (no /proc/PID/cwd left to read); link, symlink and
+/// chdir events carry Falco's arguments.
+#[test]
+fn sensor_tracks_cwd_through_chdir_and_reports_links() {
+    if !enabled("sensor_tracks_cwd_through_chdir_and_reports_links") {
+        return;
+    }
+    let mut src = start(SensorOptions {
+        follow: true,
+        ..SensorOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/x"), b"inert").unwrap();
+    let script = format!(
+        "cd {d} && touch a && ln -s a sl && ln a hl && cd sub && \
+         python3 -c 'import os; os.rename(\"x\", \"y\")'",
+        d = d.display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]);
+    let mut child = spawn_followed(&mut cmd, &mut src).expect("spawn the test child");
+    let pid = child.id();
+    // Let the whole tree finish before reading a single event: user space then sees the
+    // events late, as under load, when /proc no longer has these processes.
+    let status = child.wait().expect("wait for the test child");
+    assert!(status.success(), "test child failed: {status}");
+    let events = collect(&mut src, pid);
+    let want = format!("{}/sub/", d.display());
+    let chdirs: Vec<(Option<&str>, Option<&str>)> = events
+        .iter()
+        .filter(|e| e.event_type == "chdir")
+        .map(|e| (arg_str(e, "path"), e.proc.cwd.as_deref()))
+        .collect();
+    assert!(
+        chdirs
+            .iter()
+            .any(|(p, cwd)| p.is_some_and(|p| p.ends_with("sub")) && *cwd == Some(want.as_str())),
+        "chdir events (path, new cwd): {chdirs:?}"
+    );
+    let rename = events
+        .iter()
+        .find(|e| e.event_type.starts_with("rename") && arg_str(e, "newpath") == Some("y"))
+        .unwrap_or_else(|| panic!("no rename event: {:?}", types(&events)));
+    assert_eq!(
+        rename.proc.cwd.as_deref(),
+        Some(want.as_str()),
+        "{:?}",
+        rename.args
+    );
+    let sym = events
+        .iter()
+        .find(|e| e.event_type.starts_with("symlink"))
+        .unwrap_or_else(|| panic!("no symlink event: {:?}", types(&events)));
+    assert_eq!(arg_str(sym, "target"), Some("a"), "{:?}", sym.args);
+    assert_eq!(arg_str(sym, "linkpath"), Some("sl"), "{:?}", sym.args);
+    let link = events
+        .iter()
+        .find(|e| e.event_type.starts_with("link"))
+        .unwrap_or_else(|| panic!("no link event: {:?}", types(&events)));
+    assert_eq!(arg_str(link, "oldpath"), Some("a"), "{:?}", link.args);
+    assert_eq!(arg_str(link, "newpath"), Some("hl"), "{:?}", link.args);
+    let touch_cwd = events
+        .iter()
+        .find(|e| e.event_type == "execve" && e.proc.name.as_deref() == Some("touch"))
+        .and_then(|e| e.proc.cwd.clone());
+    assert_eq!(touch_cwd, Some(format!("{}/", d.display())));
+}
+
+fn types(events: &[ReplayEvent]) -> Vec<&str> {
+    events.iter().map(|e| e.event_type.as_str()).collect()
+}

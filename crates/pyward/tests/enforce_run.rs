@@ -150,7 +150,11 @@ fn ransomware_simulation_is_stopped_within_three_files_with_a_capture() {
     assert!(lines.lines().count() > 10, "capture too small: {lines}");
     assert!(
         lines.contains("notebook-000.txt"),
-        "the first encrypted file is in the capture"
+        "the first encrypted file is in the capture; capture ({} events): first {:.300}, last {:.300}; {}",
+        lines.lines().count(),
+        lines.lines().next().unwrap_or_default(),
+        lines.lines().last().unwrap_or_default(),
+        text(&o)
     );
     let r = pyward()
         .args([

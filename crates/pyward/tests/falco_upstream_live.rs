@@ -153,8 +153,10 @@ fn alerts(path: &Path) -> Vec<Value> {
 
 /// The upstream rules the scripted actions must trigger, with their priorities as Falco
 /// renders them and one MITRE tag each.
-const EXPECTED: [(&str, &str, &str); 10] = [
+const EXPECTED: [(&str, &str, &str); 12] = [
     ("Read sensitive file untrusted", "Warning", "T1555"),
+    ("Create Symlink Over Sensitive Files", "Warning", "T1555"),
+    ("Create Hardlink Over Sensitive Files", "Warning", "T1555"),
     ("Search Private Keys or Passwords", "Warning", "T1552.001"),
     ("Find AWS Credentials", "Warning", "T1552"),
     ("Clear Log Activities", "Warning", "T1070"),
@@ -286,6 +288,9 @@ fn driver(work: &Path, shm: &Path, cgroup: &Path, port: u16) -> PathBuf {
     let script = format!(
         "set -e\n\
          {py} -c \"open('/etc/shadow', 'rb').read()\" '{w}'\n\
+         ln -s /etc/shadow '{w}/shadow-link'\n\
+         # the hard link is made to fail (no such folder): the attempt is what the rule sees.\n\
+         ln /etc/shadow '{w}/no-such-dir/shadow' 2>/dev/null || true\n\
          find '{w}/keys' -name id_rsa\n\
          find '{w}/keys/.aws/credentials' > /dev/null\n\
          : > '{w}/auth.log'\n\
@@ -299,6 +304,7 @@ fn driver(work: &Path, shm: &Path, cgroup: &Path, port: u16) -> PathBuf {
          # near misses: a file that is not sensitive, a search for no key, a non-log file.\n\
          {py} -c \"open('/etc/hostname', 'rb').read()\" '{w}'\n\
          find '{w}/keys' -name notes.txt\n\
+         ln -s /etc/hostname '{w}/hostname-link'\n\
          : > '{w}/app.txt'\n",
         shm = shm.display(),
         cg = cgroup.display(),
@@ -402,6 +408,11 @@ fn falco_upstream_rules_fire_live_under_watch() {
     assert!(f(a, "proc.name")
         .as_str()
         .is_some_and(|n| n.starts_with("python")));
+    let a = one("Create Symlink Over Sensitive Files");
+    assert_eq!(f(a, "evt.arg.target"), "/etc/shadow");
+    assert_eq!(f(a, "proc.name"), "ln");
+    let a = one("Create Hardlink Over Sensitive Files");
+    assert_eq!(f(a, "evt.arg.oldpath"), "/etc/shadow");
     let a = one("Clear Log Activities");
     assert_eq!(f(a, "fd.name"), format!("{marker}/auth.log").as_str());
     assert_eq!(f(a, "proc.name"), "sh");
@@ -463,6 +474,11 @@ fn falco_upstream_rules_fire_live_under_watch() {
         "notes.txt",
     );
     quiet("Clear Log Activities", "fd.name", "app.txt");
+    quiet(
+        "Create Symlink Over Sensitive Files",
+        "evt.arg.target",
+        "hostname",
+    );
     for (rule, _, _) in &wanted {
         // The reverse shell redirects two standard streams: one alert per dup2.
         let n = if rule.starts_with("Redirect STDOUT") {

@@ -526,18 +526,18 @@ static __always_inline void read_file_path(struct event *e, struct file *f)
 	e->str1_len = (off + 1) & (STR_MAX - 1);
 }
 
-/* The absolute path of a file opened by a relative name, into str2 (after str1): user space
- * cannot resolve it reliably later (the process may have changed directory with `cd`, or
- * exited, by the time the event is read). Built as read_file_path does, from the dentries. */
-static __always_inline void read_open_path_str2(struct event *e, struct file *f)
+/* The absolute path of a mount + dentry, into str2 (after str1): user space cannot resolve a
+ * relative name reliably later (the process may have changed directory with `cd`, or exited,
+ * by the time the event is read). Built as read_file_path does, from the dentries. */
+static __always_inline void read_path_str2(struct event *e, struct vfsmount *vm,
+					   struct dentry *dentry)
 {
 	__u32 zero = 0;
 	struct path_parts *pp = bpf_map_lookup_elem(&path_scratch, &zero);
-	if (!pp)
+	if (!pp || !vm || !dentry)
 		return;
 	__u32 start = e->str1_len & (STR_MAX - 1);
-	struct vfsmount *vm = BPF_CORE_READ(f, f_path.mnt);
-	pp->d = BPF_CORE_READ(f, f_path.dentry);
+	pp->d = dentry;
 	pp->mnt = (struct mount *)((void *)vm - bpf_core_field_offset(struct mount, mnt));
 	pp->n = 0;
 	pp->off = start;
@@ -552,6 +552,22 @@ static __always_inline void read_open_path_str2(struct event *e, struct file *f)
 		return;
 	e->data[off & (STR_MAX - 1)] = 0;
 	e->str2_len = (off + 1 - start) & (STR_MAX - 1);
+}
+
+static __always_inline void read_open_path_str2(struct event *e, struct file *f)
+{
+	read_path_str2(e, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry));
+}
+
+/* The current task's working directory (after a successful chdir/fchdir), into str2: user
+ * space keeps proc.cwd from these instead of racing /proc/PID/cwd. */
+static __always_inline void read_cwd_str2(struct event *e)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fs_struct *fs = BPF_CORE_READ(t, fs);
+	if (!fs)
+		return;
+	read_path_str2(e, BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry));
 }
 
 /* Local end of a socket fd of the current task: port, address, protocol. */
@@ -596,9 +612,13 @@ static __always_inline void read_socket(struct event *e, long fd)
 #define NR_sendto 44
 #define NR_sendmsg 46
 #define NR_execve 59
+#define NR_chdir 80
+#define NR_fchdir 81
 #define NR_rename 82
 #define NR_creat 85
+#define NR_link 86
 #define NR_unlink 87
+#define NR_symlink 88
 #define NR_chmod 90
 #define NR_ptrace 101
 #define NR_setuid 105
@@ -607,14 +627,18 @@ static __always_inline void read_socket(struct event *e, long fd)
 #define NR_setregid 114
 #define NR_setresuid 117
 #define NR_setresgid 119
+#define NR_init_module 175
 #define NR_openat 257
 #define NR_unlinkat 263
 #define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
 #define NR_fchmodat 268
 #define NR_dup3 292
 #define NR_preadv 295
 #define NR_pwritev 296
 #define NR_sendmmsg 307
+#define NR_finit_module 313
 #define NR_renameat2 316
 #define NR_memfd_create 319
 #define NR_execveat 322
@@ -628,10 +652,16 @@ static __always_inline void read_socket(struct event *e, long fd)
 #define NR_unlink -1
 #define NR_chmod -1
 #define NR_dup2 -1
+#define NR_link -1
+#define NR_symlink -1
 #define NR_dup 23
 #define NR_dup3 24
 #define NR_unlinkat 35
+#define NR_symlinkat 36
+#define NR_linkat 37
 #define NR_renameat 38
+#define NR_chdir 49
+#define NR_fchdir 50
 #define NR_fchmodat 53
 #define NR_openat 56
 #define NR_close 57
@@ -643,6 +673,7 @@ static __always_inline void read_socket(struct event *e, long fd)
 #define NR_pwrite64 68
 #define NR_preadv 69
 #define NR_pwritev 70
+#define NR_init_module 105
 #define NR_ptrace 117
 #define NR_setregid 143
 #define NR_setgid 144
@@ -656,6 +687,7 @@ static __always_inline void read_socket(struct event *e, long fd)
 #define NR_sendmsg 211
 #define NR_execve 221
 #define NR_sendmmsg 269
+#define NR_finit_module 273
 #define NR_renameat2 276
 #define NR_memfd_create 279
 #define NR_execveat 281
@@ -836,10 +868,26 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	} else if (nr == NR_openat || nr == NR_unlinkat || nr == NR_fchmodat ||
 		   nr == NR_fchmodat2 || nr == NR_execveat) {
 		read_user_str1(e, (const void *)e->args[1]);
-	} else if (nr == NR_rename) {
+	} else if (nr == NR_rename || nr == NR_link || nr == NR_symlink) {
 		read_user_str1(e, (const void *)e->args[0]);
 		read_user_str2(e, (const void *)e->args[1]);
-	} else if (nr == NR_renameat || nr == NR_renameat2) {
+	} else if (nr == NR_symlinkat) {
+		read_user_str1(e, (const void *)e->args[0]);
+		read_user_str2(e, (const void *)e->args[2]);
+	} else if (nr == NR_chdir || nr == NR_fchdir) {
+		if (nr == NR_chdir)
+			read_user_str1(e, (const void *)e->args[0]);
+		if (ret == 0)
+			read_cwd_str2(e);
+	} else if (nr == NR_init_module) {
+		read_user_str1(e, (const void *)e->args[2]);
+	} else if (nr == NR_finit_module) {
+		/* The module file's path, then the module parameters. */
+		struct file *mf = fd_file((long)e->args[0]);
+		if (mf)
+			read_file_path(e, mf);
+		read_user_str2(e, (const void *)e->args[1]);
+	} else if (nr == NR_renameat || nr == NR_renameat2 || nr == NR_linkat) {
 		read_user_str1(e, (const void *)e->args[1]);
 		read_user_str2(e, (const void *)e->args[3]);
 	} else if (nr == NR_openat2) {

@@ -216,7 +216,8 @@ fn load_detectors(opts: &WatchOptions) -> anyhow::Result<Option<DetectorSet>> {
     }
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("cannot load the detector settings; fix the `- detector:` items")?;
-    let start = pyward_respond::sink::now_ns();
+    // On the events' time scale (pyward_sensor::clock), not the possibly stepped wall clock.
+    let start = pyward_sensor::clock::now_ns();
     Ok(Some(DetectorSet::new(cfg).with_start_time(start)))
 }
 
@@ -364,7 +365,8 @@ impl Session {
     fn tick(&mut self) {
         if self.last_tick.elapsed() >= Duration::from_millis(200) {
             self.last_tick = Instant::now();
-            self.responder.tick(pyward_respond::sink::now_ns());
+            // Capture windows are in event time: "now" on the same scale.
+            self.responder.tick(pyward_sensor::clock::now_ns());
         }
     }
 
