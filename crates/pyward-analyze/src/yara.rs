@@ -1,5 +1,6 @@
 //! YARA-X content rules: pyward's own rules (`rules/yara/*.yar`, compiled into the binary) and
-//! the user's (`pyward scan --yara DIR`). Rules are compiled once per process; each thread keeps
+//! the user's (`pyward scan --yara DIR`). Rules are compiled once per process, or loaded from the
+//! per-user cache of compiled rules ([`cache`]: ≈ 3 ms instead of ≈ 20–50 ms); each thread keeps
 //! one scanner. A match becomes a finding with the rule's name, its ATT&CK ids (meta `mitre`),
 //! severity (meta `severity`) and the evidence (file, byte offset, line, matched text).
 
@@ -138,11 +139,23 @@ impl YaraRules {
     }
 
     fn compile(sources: Vec<Source>) -> Result<YaraRules, YaraError> {
+        let files: Vec<String> = sources.iter().map(|s| s.origin.clone()).collect();
+        let key = cache::key(&sources);
+        if let Some(rules) = cache::load(&key) {
+            let rules: &'static yara_x::Rules = Box::leak(Box::new(rules));
+            return Ok(YaraRules { rules, files });
+        }
+        let rules = YaraRules::compile_sources(&sources)?;
+        cache::store(&key, &rules);
+        let rules: &'static yara_x::Rules = Box::leak(Box::new(rules));
+        Ok(YaraRules { rules, files })
+    }
+
+    fn compile_sources(sources: &[Source]) -> Result<yara_x::Rules, YaraError> {
         let mut compiler = yara_x::Compiler::new();
         compiler.colorize_errors(false);
         // `include` would read files outside the folder the user named.
         compiler.enable_includes(false);
-        let mut files = Vec::new();
         for (i, s) in sources.iter().enumerate() {
             // One namespace per file, so two files may both define a rule `x`.
             compiler.new_namespace(&format!("f{i}"));
@@ -165,10 +178,8 @@ impl YaraRules {
                     report,
                 });
             }
-            files.push(s.origin.clone());
         }
-        let rules: &'static yara_x::Rules = Box::leak(Box::new(compiler.build()));
-        Ok(YaraRules { rules, files })
+        Ok(compiler.build())
     }
 
     /// Number of rules.
@@ -454,4 +465,220 @@ pub fn line_of_offset(data: &[u8], offset: usize) -> u32 {
     data.get(..end)
         .map_or(0, |d| d.iter().filter(|&&b| b == b'\n').count()) as u32
         + 1
+}
+
+/// The per-user cache of compiled rules.
+///
+/// Deserialising rules runs no rule code, but yara-x trusts the bytes (its docs: never load
+/// rules a third party could have written). So the cache lives in the user's own cache folder
+/// (`$PYWARD_CACHE_DIR`, else `~/.cache/pyward`), is created `0700`, and an entry is only
+/// loaded when it and its folder belong to this user and nobody else can write them; the
+/// entry's name is the SHA-256 of the pyward version and every rule file (name and text), so
+/// an edited rule never meets a stale entry. Any failure (read-only home, foreign owner,
+/// corrupt entry) falls back to compiling: the cache can only make a scan faster.
+pub mod cache {
+    use super::Source;
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+    use std::path::PathBuf;
+
+    /// Largest entry loaded (the 14 shipped rules take ≈ 90 kB).
+    const MAX_ENTRY: u64 = 64 * 1024 * 1024;
+
+    /// The folder of compiled-rule entries, if one can be named.
+    pub fn dir() -> Option<PathBuf> {
+        let base = match std::env::var_os("PYWARD_CACHE_DIR") {
+            Some(d) if !d.is_empty() => PathBuf::from(d),
+            _ => dirs::cache_dir()?.join("pyward"),
+        };
+        Some(base.join("yara"))
+    }
+
+    pub(super) fn key(sources: &[Source]) -> String {
+        let mut h = Sha256::new();
+        h.update(b"pyward-yara-cache v1\0");
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(b"\0");
+        // The executable's identity: a rebuild (or a yara-x upgrade inside one pyward version)
+        // never loads entries serialised by another build.
+        if let Some(md) = std::env::current_exe()
+            .ok()
+            .and_then(|e| std::fs::metadata(e).ok())
+        {
+            for v in [
+                md.dev(),
+                md.ino(),
+                md.len(),
+                md.mtime() as u64,
+                md.mtime_nsec() as u64,
+            ] {
+                h.update(v.to_le_bytes());
+            }
+        }
+        for s in sources {
+            h.update((s.origin.len() as u64).to_le_bytes());
+            h.update(s.origin.as_bytes());
+            h.update((s.text.len() as u64).to_le_bytes());
+            h.update(s.text.as_bytes());
+        }
+        hex::encode(h.finalize())
+    }
+
+    fn euid() -> u32 {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        unsafe { libc::geteuid() }
+    }
+
+    /// Owned by this user and not writable by group or others.
+    fn private(md: &std::fs::Metadata) -> bool {
+        md.uid() == euid() && md.mode() & 0o022 == 0
+    }
+
+    pub(super) fn load(key: &str) -> Option<yara_x::Rules> {
+        load_from(&dir()?, key)
+    }
+
+    fn load_from(dir: &std::path::Path, key: &str) -> Option<yara_x::Rules> {
+        if !private(&std::fs::symlink_metadata(dir).ok()?) {
+            return None;
+        }
+        let path = dir.join(format!("{key}.yarc"));
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .ok()?;
+        let md = f.metadata().ok()?;
+        if !md.is_file() || !private(&md) || md.len() > MAX_ENTRY {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(md.len() as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_ENTRY), &mut bytes).ok()?;
+        yara_x::Rules::deserialize(&bytes).ok()
+    }
+
+    pub(super) fn store(key: &str, rules: &yara_x::Rules) {
+        if let Some(dir) = dir() {
+            let _ = store_in(&dir, key, rules);
+        }
+    }
+
+    fn store_in(dir: &std::path::Path, key: &str, rules: &yara_x::Rules) -> Option<()> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .ok()?;
+        let md = std::fs::symlink_metadata(dir).ok()?;
+        if !md.is_dir() || md.uid() != euid() {
+            return None;
+        }
+        if md.mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).ok()?;
+        }
+        let bytes = rules.serialize().ok()?;
+        // Write a temporary file and rename it into place: a reader never sees half an entry.
+        let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .ok()?;
+        let ok = f.write_all(&bytes).is_ok() && f.sync_all().is_ok();
+        drop(f);
+        if !ok || std::fs::rename(&tmp, dir.join(format!("{key}.yarc"))).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return None;
+        }
+        Some(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn compiled() -> (String, yara_x::Rules) {
+            let sources = super::super::builtin_sources();
+            let rules = super::super::YaraRules::compile_sources(&sources).unwrap();
+            (key(&sources), rules)
+        }
+
+        const SAMPLE: &[u8] =
+            b"import socket\ns = socket.socket()\ns.connect(('68.183.212.246', 32258))\n";
+
+        fn hits(r: &yara_x::Rules) -> Vec<String> {
+            let mut s = yara_x::Scanner::new(r);
+            let res = s.scan(SAMPLE).unwrap();
+            res.matching_rules()
+                .map(|m| m.identifier().to_owned())
+                .collect()
+        }
+
+        #[test]
+        fn a_stored_entry_loads_and_scans_like_the_compiled_rules() {
+            let t = tempfile::tempdir().unwrap();
+            let dir = t.path().join("yara");
+            let (key, rules) = compiled();
+            assert!(load_from(&dir, &key).is_none(), "nothing cached yet");
+            store_in(&dir, &key, &rules).expect("stored");
+            let md = std::fs::metadata(&dir).unwrap();
+            assert_eq!(md.mode() & 0o777, 0o700);
+            let entry = dir.join(format!("{key}.yarc"));
+            assert_eq!(std::fs::metadata(&entry).unwrap().mode() & 0o777, 0o600);
+            let loaded = load_from(&dir, &key).expect("loaded from the cache");
+            assert!(
+                !hits(&rules).is_empty(),
+                "the sample matches a shipped rule"
+            );
+            assert_eq!(hits(&loaded), hits(&rules));
+        }
+
+        #[test]
+        fn entries_others_can_write_corrupt_or_linked_are_not_loaded() {
+            let t = tempfile::tempdir().unwrap();
+            let dir = t.path().join("yara");
+            let (key, rules) = compiled();
+            store_in(&dir, &key, &rules).unwrap();
+            let entry = dir.join(format!("{key}.yarc"));
+            // group-writable entry
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o620)).unwrap();
+            assert!(
+                load_from(&dir, &key).is_none(),
+                "group-writable entry loaded"
+            );
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+            // world-writable folder
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+            assert!(
+                load_from(&dir, &key).is_none(),
+                "entry in a world-writable folder loaded"
+            );
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+            // a symlink in place of the entry
+            let real = t.path().join("elsewhere.yarc");
+            std::fs::rename(&entry, &real).unwrap();
+            std::os::unix::fs::symlink(&real, &entry).unwrap();
+            assert!(load_from(&dir, &key).is_none(), "symlinked entry loaded");
+            std::fs::remove_file(&entry).unwrap();
+            // corrupt bytes: refused by yara-x, the caller compiles instead
+            std::fs::write(&entry, b"YARA-X garbage").unwrap();
+            std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert!(load_from(&dir, &key).is_none(), "corrupt entry loaded");
+        }
+
+        #[test]
+        fn the_key_follows_every_rule_text_and_name() {
+            let mut a = super::super::builtin_sources();
+            let k = key(&a);
+            a[0].text.push_str("\n// edited\n");
+            assert_ne!(k, key(&a));
+            let mut b = super::super::builtin_sources();
+            b[0].origin.push('x');
+            assert_ne!(k, key(&b));
+            assert_eq!(k, key(&super::super::builtin_sources()));
+        }
+    }
 }
