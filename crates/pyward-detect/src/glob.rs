@@ -11,6 +11,9 @@ pub struct Glob {
     prefix: String,
     /// No wildcard at all: plain equality.
     literal: bool,
+    /// Literal prefix then one trailing `*` (`Some(false)`) or `**` (`Some(true)`): the
+    /// common `jupyter*`, `/tmp/**` shapes, matched without the general algorithm.
+    prefix_star: Option<bool>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,12 +50,19 @@ impl Glob {
                 _ => None,
             })
             .collect();
-        let literal = prefix.chars().count() == toks.len();
+        let n_prefix = prefix.chars().count();
+        let literal = n_prefix == toks.len();
+        let prefix_star = match toks.get(n_prefix..) {
+            Some([Tok::Star]) => Some(false),
+            Some([Tok::DStar]) => Some(true),
+            _ => None,
+        };
         Glob {
             text: pattern.to_owned(),
             toks,
             prefix,
             literal,
+            prefix_star,
         }
     }
 
@@ -66,8 +76,13 @@ impl Glob {
         if self.literal {
             return s == self.text;
         }
-        if !s.starts_with(&self.prefix) {
+        let Some(rest) = s.strip_prefix(self.prefix.as_str()) else {
             return false;
+        };
+        match self.prefix_star {
+            Some(true) => return true,
+            Some(false) => return !rest.contains('/'),
+            None => {}
         }
         let text: Vec<char> = s.chars().collect();
         let n = text.len();
@@ -119,6 +134,32 @@ pub(crate) fn any_match(globs: &[Glob], s: &str) -> bool {
     globs.iter().any(|g| g.matches(s))
 }
 
+/// Globs asked about on every event (process-tree boundaries): the literal ones in a hash set,
+/// the rest tried in turn.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct GlobSet {
+    literals: std::collections::HashSet<String>,
+    patterns: Vec<Glob>,
+}
+
+impl GlobSet {
+    pub(crate) fn new(globs: &[Glob]) -> GlobSet {
+        let mut set = GlobSet::default();
+        for g in globs {
+            if g.literal {
+                set.literals.insert(g.text.clone());
+            } else {
+                set.patterns.push(g.clone());
+            }
+        }
+        set
+    }
+
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        self.literals.contains(s) || any_match(&self.patterns, s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +177,31 @@ mod tests {
         assert!(Glob::new("").matches(""));
         assert!(!Glob::new("a").matches(""));
         assert!(Glob::new("**").matches("/any/thing"));
+        assert!(Glob::new("jupyter*").matches("jupyter"));
+        assert!(!Glob::new("jupyter*").matches("jupyte"));
+        assert!(!Glob::new("a/*").matches("a/b/c"));
+        assert!(Glob::new("a/**").matches("a/b/c"));
+    }
+
+    #[test]
+    fn sets_match_as_their_globs() {
+        let globs: Vec<Glob> = ["sshd", "tmux*", "runc:*", "/x/**", "a?c"]
+            .iter()
+            .map(|p| Glob::new(p))
+            .collect();
+        let set = GlobSet::new(&globs);
+        for s in [
+            "sshd",
+            "sshd2",
+            "tmux",
+            "tmux: server",
+            "runc:[1:CHILD]",
+            "/x/y/z",
+            "abc",
+            "ac",
+            "",
+        ] {
+            assert_eq!(set.matches(s), any_match(&globs, s), "{s:?}");
+        }
     }
 }

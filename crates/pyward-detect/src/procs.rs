@@ -243,7 +243,7 @@ fn script_arg(args: &[String], family: Family) -> Option<&str> {
 #[derive(Debug)]
 pub(crate) struct Tracker {
     procs: Lru<u64, ProcState>,
-    boundaries: Vec<Glob>,
+    boundaries: crate::glob::GlobSet,
     start_ns: Option<u64>,
 }
 
@@ -251,7 +251,7 @@ impl Tracker {
     pub(crate) fn new(cfg: &TrackingConfig) -> Tracker {
         Tracker {
             procs: Lru::new(cfg.max_processes),
-            boundaries: cfg.tree_boundaries.clone(),
+            boundaries: crate::glob::GlobSet::new(&cfg.tree_boundaries),
             start_ns: None,
         }
     }
@@ -357,7 +357,7 @@ impl Tracker {
     }
 
     fn is_boundary(&self, name: &str) -> bool {
-        any_match(&self.boundaries, name)
+        self.boundaries.matches(name)
     }
 
     /// The root of the event's process tree: the highest ancestor below a boundary process
@@ -410,7 +410,12 @@ impl Tracker {
         }
         let mut out = vec![me];
         if !ev.ancestors.is_empty() {
-            out.extend(ev.ancestors.iter().take(depth).map(ProcView::from_replay));
+            out.extend(
+                ev.ancestors
+                    .iter()
+                    .take(depth)
+                    .map(|a| ProcView::from_replay(a)),
+            );
             return out;
         }
         let mut cur = view::pid(ev)

@@ -225,19 +225,25 @@ pub(crate) fn open_flags(ev: &ReplayEvent) -> OpenFlags {
     }
     match arg(ev, "flags") {
         Some(ArgValue::Str(s)) if parse_int(s).is_none() => {
-            let has = |n: &str| s.split('|').any(|t| t.trim() == n);
-            let rdwr = has("O_RDWR");
-            let wr = has("O_WRONLY");
-            OpenFlags {
-                read: rdwr || !wr,
-                write: rdwr || wr,
-                creat: has("O_CREAT"),
-                trunc: has("O_TRUNC"),
-                excl: has("O_EXCL"),
-                directory: has("O_DIRECTORY"),
-                tmpfile: has("O_TMPFILE"),
-                path_only: has("O_PATH"),
+            // One pass over the names (asked for every open event).
+            let (mut rdwr, mut wr) = (false, false);
+            let mut f = OpenFlags::default();
+            for t in s.split('|') {
+                match t.trim() {
+                    "O_RDWR" => rdwr = true,
+                    "O_WRONLY" => wr = true,
+                    "O_CREAT" => f.creat = true,
+                    "O_TRUNC" => f.trunc = true,
+                    "O_EXCL" => f.excl = true,
+                    "O_DIRECTORY" => f.directory = true,
+                    "O_TMPFILE" => f.tmpfile = true,
+                    "O_PATH" => f.path_only = true,
+                    _ => {}
+                }
             }
+            f.read = rdwr || !wr;
+            f.write = rdwr || wr;
+            f
         }
         Some(_) => {
             let bits = arg_int(ev, "flags").unwrap_or(0);

@@ -22,6 +22,11 @@ use std::sync::Arc;
 /// Ratios are only judged past this many uncompressed bytes.
 const RATIO_FLOOR: u64 = 1024 * 1024;
 
+/// A zip member's own ratio is judged past this many bytes: real wheels hold small members
+/// far above 200:1 (pillow's `libXau….so`: 2.1 MB in 9.4 kB, zero padding from patchelf), and a
+/// member this small costs nothing to inflate; the total limit bounds the rest.
+const MEMBER_RATIO_FLOOR: u64 = 16 * 1024 * 1024;
+
 /// Longest symlink target read from a zip member.
 const MAX_LINK: u64 = 4096;
 
@@ -144,11 +149,11 @@ impl<'a> Collector<'a> {
                     self.limits.max_total_uncompressed
                 )));
             }
-            let (unpacked, packed) = match basis {
-                RatioBasis::Member(compressed) => (size, compressed),
-                RatioBasis::Stream(compressed) => (self.total, compressed.get()),
+            let (unpacked, packed, floor) = match basis {
+                RatioBasis::Member(compressed) => (size, compressed, MEMBER_RATIO_FLOOR),
+                RatioBasis::Stream(compressed) => (self.total, compressed.get(), RATIO_FLOOR),
             };
-            if unpacked > RATIO_FLOOR && unpacked / packed.max(1) > self.limits.max_ratio {
+            if unpacked > floor && unpacked / packed.max(1) > self.limits.max_ratio {
                 return Err(self.error(format!(
                     "member {path} has a compression ratio over {}:1, a likely decompression bomb; refusing to read further",
                     self.limits.max_ratio

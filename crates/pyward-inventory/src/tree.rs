@@ -369,7 +369,8 @@ pub struct Limits {
     /// Most entries in one archive or layer.
     pub max_entries: u64,
     /// Largest compression ratio (uncompressed / compressed) of an archive member or layer
-    /// before it is treated as a decompression bomb (only checked past 1 MiB uncompressed).
+    /// before it is treated as a decompression bomb (checked past 1 MiB of a layer or tar
+    /// stream, past 16 MiB of a zip member).
     pub max_ratio: u64,
 }
 

@@ -194,11 +194,22 @@ fn hostile_members_are_skipped_or_recorded() {
 #[test]
 fn bombs_truncation_and_unsupported() {
     let dir = tempfile::tempdir().unwrap();
-    let zeros = vec![0u8; 8 << 20];
+    let zeros = vec![0u8; 24 << 20];
     let z = zip_file(
         &dir.path().join("bomb-1.0-py3-none-any.whl"),
         &[("bomb.bin", &zeros)],
     );
+    // A small member far above the ratio (pillow ships a 2 MB .so at 223:1) is read, not
+    // refused; past 16 MiB the ratio is judged.
+    let padded = zip_file(
+        &dir.path().join("padded-1.0-py3-none-any.whl"),
+        &[
+            ("padded/lib.so", &zeros[..2 << 20]),
+            ("padded/__init__.py", b"X = 1\n"),
+        ],
+    );
+    let (tree, _) = open(&padded, &Limits::default());
+    assert!(tree.is_ok(), "a 2 MiB member at ~1000:1 is no bomb");
     let tight = Limits {
         max_ratio: 50,
         ..Limits::default()

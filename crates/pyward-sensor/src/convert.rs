@@ -8,6 +8,7 @@
 //! sockets as `cip:cport->sip:sport`.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use pyward_rules::event::replay::{
     ArgValue, EventTime, ReplayContainer, ReplayEvent, ReplayFd, ReplayGroup, ReplayProcess,
@@ -194,10 +195,16 @@ impl Converter {
         }
     }
 
-    /// `p` for the rules engine: built once per process (cached in the table, emptied on
-    /// exec), then cloned into each event.
-    fn process(p: &ProcInfo) -> ReplayProcess {
-        p.replay.get_or_init(|| Converter::build_process(p)).clone()
+    /// `p` for the rules engine: built and finished once per process (cached in the table,
+    /// emptied on exec and chdir), then shared by each event as an ancestor.
+    fn process(p: &ProcInfo) -> Arc<ReplayProcess> {
+        p.replay
+            .get_or_init(|| {
+                let mut r = Converter::build_process(p);
+                r.finish();
+                Arc::new(r)
+            })
+            .clone()
     }
 
     fn build_process(p: &ProcInfo) -> ReplayProcess {
@@ -259,21 +266,37 @@ impl Converter {
         wall_ns: u64,
     ) -> ReplayEvent {
         let info = table.get(ev.pid);
-        let mut proc = match info {
-            Some(p) => Converter::process(p),
-            None => {
-                let mut r = ReplayProcess::default();
-                r.pid = Some(u64::from(ev.pid));
-                r
+        let cached = info.map(Converter::process);
+        let proc = match cached {
+            // The main thread as the table knows it (the usual case): the shared record, whose
+            // absent tid reads as the pid.
+            Some(c)
+                if ev.tid == ev.pid
+                    && c.ppid == Some(u64::from(ev.ppid))
+                    && c.name.as_deref() == Some(ev.comm.as_str()) =>
+            {
+                c
+            }
+            _ => {
+                let mut proc = match &cached {
+                    Some(c) => ReplayProcess::clone(c),
+                    None => {
+                        let mut r = ReplayProcess::default();
+                        r.pid = Some(u64::from(ev.pid));
+                        r
+                    }
+                };
+                proc.tid = Some(u64::from(ev.tid));
+                proc.ppid = Some(u64::from(ev.ppid));
+                if proc.name.as_deref() != Some(ev.comm.as_str()) {
+                    // The thread's own comm: proc.cmdline is rebuilt from it by `finish`.
+                    proc.name = Some(ev.comm.clone());
+                    proc.cmdline = None;
+                    proc.unfinish();
+                }
+                Arc::new(proc)
             }
         };
-        proc.tid = Some(u64::from(ev.tid));
-        proc.ppid = Some(u64::from(ev.ppid));
-        if proc.name.as_deref() != Some(ev.comm.as_str()) {
-            // The thread's own comm: proc.cmdline is rebuilt from it by `finish`.
-            proc.name = Some(ev.comm.clone());
-            proc.cmdline = None;
-        }
         let ancestors = table
             .ancestors(ev.pid)
             .into_iter()
@@ -361,6 +384,15 @@ impl Converter {
             dev,
             ..ReplayFd::default()
         };
+        // An opened file: fd.nameraw is the name as the process passed it, kept only when it
+        // differs from the resolved fd.name (`../` traversal, relative names).
+        let opened_fd = |path: String, num: i64| {
+            let raw = (!s1.is_empty() && s1 != path).then(|| s1.to_owned());
+            ReplayFd {
+                nameraw: raw,
+                ..file_fd(path, num)
+            }
+        };
         let known_fd = |num: u64| fds.get(ev.pid, num as i32);
         let arg = |n: &str, v: ArgValue| (n.to_owned(), v);
         let sys = match ev.kind {
@@ -395,7 +427,7 @@ impl Converter {
                     resolve(s1, AT_FDCWD, ev.pid, cwd, fds)
                 };
                 (
-                    Some(file_fd(p, fd_num)),
+                    Some(opened_fd(p, fd_num)),
                     vec![
                         arg("fd", ArgValue::Int(fd_num)),
                         arg("name", ArgValue::Str(s1.to_owned())),
@@ -411,7 +443,7 @@ impl Converter {
                     resolve(s1, AT_FDCWD, ev.pid, cwd, fds)
                 };
                 (
-                    Some(file_fd(p, fd_num)),
+                    Some(opened_fd(p, fd_num)),
                     vec![
                         arg("fd", ArgValue::Int(fd_num)),
                         arg("name", ArgValue::Str(s1.to_owned())),
@@ -438,7 +470,7 @@ impl Converter {
                 if sys == Syscall::Openat2 {
                     v.push(arg("resolve", int(a[4])));
                 }
-                (Some(file_fd(p, fd_num)), v)
+                (Some(opened_fd(p, fd_num)), v)
             }
             Syscall::Connect => connect_parts(ev),
             Syscall::Sendto | Syscall::Sendmsg | Syscall::Sendmmsg => {

@@ -50,14 +50,16 @@ pub struct ProcInfo {
 /// A lazily built value that does not take part in comparisons and is not copied by
 /// `clone` (a forked child starts with its own, empty cache).
 #[derive(Default)]
-pub(crate) struct ReplayCache(std::cell::OnceCell<pyward_rules::event::replay::ReplayProcess>);
+pub(crate) struct ReplayCache(
+    std::cell::OnceCell<std::sync::Arc<pyward_rules::event::replay::ReplayProcess>>,
+);
 
 impl ReplayCache {
     /// The cached value, built by `f` the first time.
     pub(crate) fn get_or_init(
         &self,
-        f: impl FnOnce() -> pyward_rules::event::replay::ReplayProcess,
-    ) -> &pyward_rules::event::replay::ReplayProcess {
+        f: impl FnOnce() -> std::sync::Arc<pyward_rules::event::replay::ReplayProcess>,
+    ) -> &std::sync::Arc<pyward_rules::event::replay::ReplayProcess> {
         self.0.get_or_init(f)
     }
 }

@@ -216,7 +216,25 @@ impl Syscall {
 
     /// The hooked syscall with this number on `arch`.
     pub fn from_nr_on(nr: u32, arch: Arch) -> Option<Syscall> {
-        Syscall::ALL.into_iter().find(|s| s.nr_on(arch) == Some(nr))
+        // Asked for every kernel event: a table indexed by number, built once per arch.
+        static TABLES: std::sync::OnceLock<[[Option<Syscall>; 512]; 2]> =
+            std::sync::OnceLock::new();
+        let tables = TABLES.get_or_init(|| {
+            let mut t = [[None; 512]; 2];
+            for (s, x86, arm) in NUMBERS {
+                for (i, n) in [x86, arm].into_iter().enumerate() {
+                    if let Some(slot) = n.and_then(|n| t[i].get_mut(n as usize)) {
+                        *slot = Some(s);
+                    }
+                }
+            }
+            t
+        });
+        let i = match arch {
+            Arch::X86_64 => 0,
+            Arch::Aarch64 => 1,
+        };
+        tables[i].get(nr as usize).copied().flatten()
     }
 
     /// The hooked syscall with this number on the target architecture.

@@ -153,7 +153,12 @@ fn alerts(path: &Path) -> Vec<Value> {
 
 /// The upstream rules the scripted actions must trigger, with their priorities as Falco
 /// renders them and one MITRE tag each.
-const EXPECTED: [(&str, &str, &str); 12] = [
+const EXPECTED: [(&str, &str, &str); 13] = [
+    (
+        "Directory traversal monitored file read",
+        "Warning",
+        "T1555",
+    ),
     ("Read sensitive file untrusted", "Warning", "T1555"),
     ("Create Symlink Over Sensitive Files", "Warning", "T1555"),
     ("Create Hardlink Over Sensitive Files", "Warning", "T1555"),
@@ -291,6 +296,7 @@ fn driver(work: &Path, shm: &Path, cgroup: &Path, port: u16) -> PathBuf {
          ln -s /etc/shadow '{w}/shadow-link'\n\
          # the hard link is made to fail (no such folder): the attempt is what the rule sees.\n\
          ln /etc/shadow '{w}/no-such-dir/shadow' 2>/dev/null || true\n\
+         {py} -c \"import subprocess, sys; subprocess.run(['cat', '/etc/../../etc/passwd', sys.argv[1] + '/none'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\" '{w}'\n\
          find '{w}/keys' -name id_rsa\n\
          find '{w}/keys/.aws/credentials' > /dev/null\n\
          : > '{w}/auth.log'\n\
@@ -408,6 +414,10 @@ fn falco_upstream_rules_fire_live_under_watch() {
     assert!(f(a, "proc.name")
         .as_str()
         .is_some_and(|n| n.starts_with("python")));
+    let a = one("Directory traversal monitored file read");
+    assert_eq!(f(a, "fd.name"), "/etc/passwd");
+    assert_eq!(f(a, "fd.nameraw"), "/etc/../../etc/passwd");
+    assert_eq!(f(a, "proc.name"), "cat");
     let a = one("Create Symlink Over Sensitive Files");
     assert_eq!(f(a, "evt.arg.target"), "/etc/shadow");
     assert_eq!(f(a, "proc.name"), "ln");

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -105,10 +106,20 @@ pub struct ReplayProcess {
     args_joined: Option<String>,
     #[serde(skip)]
     env_joined: Option<String>,
+    /// The derived fields above are computed (see [`ReplayProcess::finish`]).
+    #[serde(skip)]
+    finished: bool,
 }
 
 impl ReplayProcess {
-    fn finish(&mut self) {
+    /// Compute the derived fields (`proc.args`, `proc.cmdline` when absent, `proc.name` from
+    /// the executable, the joined environment). Done once: a finished record shared by many
+    /// events (the live sensor's ancestors) is not recomputed for each.
+    pub fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
         if let Some(args) = &self.args {
             self.args_joined = Some(args.join(" "));
         } else if let Some(cmd) = &self.cmdline {
@@ -136,6 +147,19 @@ impl ReplayProcess {
             let v: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
             self.env_joined = Some(v.join(" "));
         }
+    }
+
+    /// Whether [`ReplayProcess::finish`] has run since the last [`ReplayProcess::unfinish`].
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Mark the derived fields stale after changing `name`, `args`, `cmdline` or `env` of a
+    /// finished record (clear `cmdline` too if it should be rebuilt from the new name).
+    pub fn unfinish(&mut self) {
+        self.finished = false;
+        self.args_joined = None;
+        self.env_joined = None;
     }
 
     #[inline]
@@ -292,9 +316,11 @@ pub struct ReplayEvent {
     pub res: Option<i64>,
     /// Alias of `res`.
     pub rawres: Option<i64>,
-    pub proc: ReplayProcess,
-    /// Parent first.
-    pub ancestors: Vec<ReplayProcess>,
+    /// Shared with the live sensor's per-process record when the event changes nothing of it.
+    pub proc: Arc<ReplayProcess>,
+    /// Parent first. Shared records: a live sensor hands the same finished ancestor to every
+    /// event of its descendants instead of copying it.
+    pub ancestors: Vec<Arc<ReplayProcess>>,
     pub user: ReplayUser,
     pub group: ReplayGroup,
     pub container: Option<ReplayContainer>,
@@ -368,9 +394,13 @@ impl ReplayEvent {
         if self.res.is_none() {
             self.res = self.rawres;
         }
-        self.proc.finish();
+        if !self.proc.is_finished() {
+            Arc::make_mut(&mut self.proc).finish();
+        }
         for a in &mut self.ancestors {
-            a.finish();
+            if !a.is_finished() {
+                Arc::make_mut(a).finish();
+            }
         }
         if let Some(c) = &mut self.container {
             if !c.mounts.is_empty() {
@@ -443,7 +473,7 @@ impl ReplayEvent {
         if level == 0 {
             Some(&self.proc)
         } else {
-            self.ancestors.get(level - 1)
+            self.ancestors.get(level - 1).map(|a| &**a)
         }
     }
 }
@@ -531,8 +561,8 @@ impl RawEvent {
             num: self.num,
             res: self.res,
             rawres: self.rawres,
-            proc: self.proc,
-            ancestors: self.ancestors,
+            proc: Arc::new(self.proc),
+            ancestors: self.ancestors.into_iter().map(Arc::new).collect(),
             user: self.user,
             group: self.group,
             container: self.container,
