@@ -4,6 +4,7 @@
 //! of these, so memory stays bounded whatever the event stream does: a hostile workload that
 //! creates a million files only ever costs `cap` entries.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
@@ -56,17 +57,25 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     /// Read without touching the recency order.
-    pub(crate) fn peek(&self, k: &K) -> Option<&V> {
+    pub(crate) fn peek<Q: Hash + Eq + ?Sized>(&self, k: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
         self.map.get(k).map(|(v, _)| v)
     }
 
     /// Mutable access; marks the entry as recently used.
-    pub(crate) fn get_mut(&mut self, k: &K) -> Option<&mut V> {
+    pub(crate) fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
         let t = self.tick();
         let (_, old_t) = self.map.get(k)?;
         let old_t = *old_t;
-        self.order.remove(&old_t);
-        self.order.insert(t, k.clone());
+        let Some(key) = self.order.remove(&old_t) else {
+            return None;
+        };
+        self.order.insert(t, key);
         let e = self.map.get_mut(k)?;
         e.1 = t;
         Some(&mut e.0)
@@ -93,7 +102,10 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
     }
 
     /// Remove and return an entry.
-    pub(crate) fn remove(&mut self, k: &K) -> Option<V> {
+    pub(crate) fn remove<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
         let (v, t) = self.map.remove(k)?;
         self.order.remove(&t);
         Some(v)

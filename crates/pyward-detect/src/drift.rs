@@ -7,6 +7,8 @@
 //! memfd, shared memory, a deleted file, a container's upper layer, or of a binary whose
 //! inode changed after start (ctime). A join made by path only is flagged `join=path`.
 
+use std::sync::Arc;
+
 use pyward_rules::{OutputValue, Priority, ReplayEvent};
 
 use crate::bounded::Lru;
@@ -20,15 +22,17 @@ use crate::view::{self, FileId, Op};
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
     Ino(u64),
-    Path(String),
+    Path(Arc<str>),
 }
 
 /// A file written after start.
 #[derive(Clone, Debug)]
 struct Written {
-    path: String,
+    /// Shared with the path index (a tar of 50,000 files would otherwise hold each path 3×).
+    path: Arc<str>,
     id: Option<FileId>,
-    writer: String,
+    /// Shared between the files one process writes.
+    writer: Arc<str>,
     writer_pid: Option<u64>,
     how: &'static str,
     time_ns: u64,
@@ -107,7 +111,9 @@ const TAGS_DELETED: &[&str] = &[
 pub(crate) struct Drift {
     cfg: DriftConfig,
     files: Lru<Key, Written>,
-    paths: Lru<String, Key>,
+    paths: Lru<Arc<str>, Key>,
+    /// The last writer's name, reused for its next files.
+    last_writer: Option<Arc<str>>,
     /// Interpreters whose script is a drifted file with a known inode: confirmed (by inode)
     /// when they open it, or by path when they exit without an open we saw.
     pending: Lru<u64, String>,
@@ -121,6 +127,7 @@ impl Drift {
             needs_ancestors: cfg.allow.iter().any(|a| a.needs_ancestors()),
             files: Lru::new(cap),
             paths: Lru::new(cap),
+            last_writer: None,
             pending: Lru::new(4096),
             cfg,
         }
@@ -155,8 +162,8 @@ impl Drift {
     }
 
     fn lookup_path(&self, path: &str) -> Option<&Written> {
-        let key = self.paths.peek(&path.to_owned())?;
-        self.files.peek(key).filter(|w| w.path == path)
+        let key = self.paths.peek(path)?;
+        self.files.peek(key).filter(|w| &*w.path == path)
     }
 
     pub(crate) fn observe(
@@ -200,6 +207,7 @@ impl Drift {
         {
             return;
         }
+        let path: Arc<str> = Arc::from(path);
         let key = id.map_or_else(|| Key::Path(path.clone()), |i| Key::Ino(i.ino));
         let shebang = data.is_some_and(|d| d.starts_with(b"#!"));
         let elf = data.is_some_and(|d| d.starts_with(b"\x7fELF"));
@@ -216,18 +224,27 @@ impl Drift {
         }
         let chain = self.chain(tr, ev);
         let allowed = allowed(&self.cfg.allow, &chain, Some(&path));
-        if let Some(Key::Path(old)) = self.paths.peek(&path).cloned() {
+        if let Some(Key::Path(old)) = self.paths.peek(&*path).cloned() {
             if Key::Path(old.clone()) != key {
                 self.files.remove(&Key::Path(old));
             }
         }
         self.paths.insert(path.clone(), key.clone());
+        let name = view::proc_name(&ev.proc);
+        let writer = match &self.last_writer {
+            Some(w) if &**w == name => w.clone(),
+            _ => {
+                let w: Arc<str> = Arc::from(name);
+                self.last_writer = Some(w.clone());
+                w
+            }
+        };
         self.files.insert(
             key,
             Written {
                 path,
                 id,
-                writer: view::proc_name(&ev.proc).to_owned(),
+                writer,
                 writer_pid: view::pid(ev),
                 how,
                 time_ns: view::time_ns(ev),
@@ -296,25 +313,26 @@ impl Drift {
             return;
         };
         // Whatever was at `new` is replaced.
-        if let Some(k) = self.paths.remove(&new) {
+        if let Some(k) = self.paths.remove(new.as_str()) {
             if matches!(k, Key::Path(_)) {
                 self.files.remove(&k);
             }
         }
-        if let Some(k) = self.paths.remove(&old) {
+        if let Some(k) = self.paths.remove(old.as_str()) {
+            let new: Arc<str> = Arc::from(new);
             let k = match k {
                 Key::Path(_) => {
                     let Some(mut w) = self.files.remove(&k) else {
                         return;
                     };
-                    w.path.clone_from(&new);
+                    w.path = new.clone();
                     let nk = Key::Path(new.clone());
                     self.files.insert(nk.clone(), w);
                     nk
                 }
                 Key::Ino(_) => {
                     if let Some(w) = self.files.get_mut(&k) {
-                        w.path.clone_from(&new);
+                        w.path = new.clone();
                     }
                     k
                 }
@@ -333,7 +351,7 @@ impl Drift {
         let Some(path) = tr.resolve(ev, p, d) else {
             return;
         };
-        if let Some(k) = self.paths.remove(&path) {
+        if let Some(k) = self.paths.remove(path.as_str()) {
             self.files.remove(&k);
         }
     }
@@ -599,7 +617,7 @@ fn written_evidence<'a>(w: &Written, join: Join, path: &str) -> Vec<(&'a str, Ou
             "inode",
             w.id.map_or(OutputValue::Null, |i| OutputValue::from(i.ino)),
         ),
-        ("written_by", OutputValue::from(w.writer.clone())),
+        ("written_by", OutputValue::from(&*w.writer)),
         (
             "writer_pid",
             w.writer_pid.map_or(OutputValue::Null, OutputValue::from),

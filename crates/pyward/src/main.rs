@@ -11,9 +11,6 @@ mod progress;
 use clap::Parser;
 use std::process::ExitCode;
 
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit codes shared by every command (see DESIGN.md, "Conventions").
 pub mod exit {
     /// Pass: GO or WARN, or no alert at or above `--fail-on`.
