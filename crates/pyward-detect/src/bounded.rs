@@ -72,9 +72,7 @@ impl<K: Hash + Eq + Clone, V> Lru<K, V> {
         let t = self.tick();
         let (_, old_t) = self.map.get(k)?;
         let old_t = *old_t;
-        let Some(key) = self.order.remove(&old_t) else {
-            return None;
-        };
+        let key = self.order.remove(&old_t)?;
         self.order.insert(t, key);
         let e = self.map.get_mut(k)?;
         e.1 = t;
