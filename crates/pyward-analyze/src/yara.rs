@@ -593,7 +593,33 @@ pub mod cache {
             let _ = std::fs::remove_file(&tmp);
             return None;
         }
+        prune(dir, MAX_ENTRIES);
         Some(())
+    }
+
+    /// Entries kept; each build of pyward (and each `--yara` folder) writes its own.
+    const MAX_ENTRIES: usize = 16;
+
+    /// Remove the least recently written entries beyond `keep` (old builds, old rule sets).
+    fn prune(dir: &std::path::Path, keep: usize) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<(std::time::SystemTime, PathBuf)> = rd
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".yarc"))
+            .filter_map(|e| {
+                let md = e.metadata().ok()?;
+                Some((md.modified().ok()?, e.path()))
+            })
+            .collect();
+        if entries.len() <= keep {
+            return;
+        }
+        entries.sort();
+        for (_, p) in &entries[..entries.len() - keep] {
+            let _ = std::fs::remove_file(p);
+        }
     }
 
     #[cfg(test)]
@@ -667,6 +693,32 @@ pub mod cache {
             std::fs::write(&entry, b"YARA-X garbage").unwrap();
             std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
             assert!(load_from(&dir, &key).is_none(), "corrupt entry loaded");
+        }
+
+        #[test]
+        fn old_entries_are_pruned() {
+            let t = tempfile::tempdir().unwrap();
+            for i in 0..5 {
+                let p = t.path().join(format!("{i}.yarc"));
+                std::fs::write(&p, b"x").unwrap();
+                let when =
+                    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 + i);
+                std::fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(when)
+                    .unwrap();
+            }
+            std::fs::write(t.path().join("other.txt"), b"kept").unwrap();
+            prune(t.path(), 2);
+            let mut left: Vec<String> = std::fs::read_dir(t.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            left.sort();
+            assert_eq!(left, ["3.yarc", "4.yarc", "other.txt"]);
         }
 
         #[test]
