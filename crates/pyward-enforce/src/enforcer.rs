@@ -20,8 +20,9 @@ use ipnet::IpNet;
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{Link, MapCore, MapFlags, MapHandle, RingBufferBuilder};
 
-use crate::event::{user_dev_to_kernel, EnforcementAction, EnforcementEvent, EnforcementKind};
+use crate::event::{EnforcementAction, EnforcementEvent, EnforcementKind};
 use crate::skel::{EnforceSkel, EnforceSkelBuilder};
+use pyward_sensor::record::kernel_dev;
 
 /// Which tracepoint program type carries the exec/open/ransomware programs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -627,7 +628,7 @@ impl Enforcer {
         }
         for (dev, ino) in files {
             let mut key = [0u8; 16];
-            key[..8].copy_from_slice(&user_dev_to_kernel(dev).to_ne_bytes());
+            key[..8].copy_from_slice(&kernel_dev(dev).to_ne_bytes());
             key[8..].copy_from_slice(&ino.to_ne_bytes());
             or_bits(&self.maps.protected, "protected_inodes", &key, bit)?;
             summary.files += 1;

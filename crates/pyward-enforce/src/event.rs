@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use pyward_rules::{Alert, OutputValue, Priority};
+use pyward_sensor::record::{cstr_at, u16_at, u32_at, u64_at, user_dev};
 
 /// Size of `struct enf_event` in src/bpf/enforce.bpf.c (checked against the skeleton in lib.rs).
 pub(crate) const RECORD_SIZE: usize = 392;
@@ -142,45 +143,6 @@ pub enum ParseError {
     Kind(u32),
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .and_then(|s| s.try_into().ok())
-        .map(u16::from_ne_bytes)
-        .unwrap_or(0)
-}
-
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_ne_bytes)
-        .unwrap_or(0)
-}
-
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_ne_bytes)
-        .unwrap_or(0)
-}
-
-fn cstr_at(b: &[u8], off: usize, max: usize) -> String {
-    let s = b.get(off..off + max).unwrap_or(&[]);
-    let end = s.iter().position(|&c| c == 0).unwrap_or(s.len());
-    String::from_utf8_lossy(&s[..end]).into_owned()
-}
-
-/// Kernel `dev_t` (major << 20 | minor) to the user-space `st_dev` encoding.
-pub(crate) fn kernel_dev_to_user(dev: u64) -> u64 {
-    let major = (dev >> 20) as u32;
-    let minor = (dev & 0xfffff) as u32;
-    libc::makedev(major, minor)
-}
-
-/// User-space `st_dev` to the kernel's `s_dev` encoding.
-pub(crate) fn user_dev_to_kernel(dev: u64) -> u64 {
-    (u64::from(libc::major(dev)) << 20) | u64::from(libc::minor(dev))
-}
-
 impl EnforcementEvent {
     /// Parse one ring-buffer record; `clock_offset_ns` turns CLOCK_MONOTONIC into wall time.
     pub(crate) fn parse(b: &[u8], clock_offset_ns: i128) -> Result<EnforcementEvent, ParseError> {
@@ -244,7 +206,7 @@ impl EnforcementEvent {
             parent_comm: cstr_at(b, OFF_PCOMM, 16),
             cgroup_id: u64_at(b, 8),
             target,
-            dev: if dev == 0 { 0 } else { kernel_dev_to_user(dev) },
+            dev: if dev == 0 { 0 } else { user_dev(dev as u32) },
             ino: u64_at(b, 24),
             addr,
             protocol: u16_at(b, 66),
@@ -519,13 +481,5 @@ mod tests {
         }
         let e = EnforcementEvent::parse(&b, 0).unwrap();
         assert_eq!(e.target.len(), TARGET_MAX);
-    }
-
-    #[test]
-    fn dev_encodings_round_trip() {
-        let user = libc::makedev(259, 3);
-        let k = user_dev_to_kernel(user);
-        assert_eq!(k, (259 << 20) | 3);
-        assert_eq!(kernel_dev_to_user(k), user);
     }
 }

@@ -16,6 +16,7 @@ pub mod loader;
 pub mod proctable;
 pub mod raw;
 pub mod rawmap;
+pub mod record;
 pub mod signals;
 pub mod users;
 

@@ -6,6 +6,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use crate::record::user_dev;
+use crate::record::{cstr, u16_at, u32_at, u64_at};
+
 /// Offset of the variable-length string data in a record.
 pub(crate) const DATA_OFFSET: usize = 208;
 
@@ -20,17 +23,6 @@ const EF_EXE_LOWER: u32 = 64;
 const EF_FILE_DELETED: u32 = 128;
 const EF_FILE_OK: u32 = 256;
 const EF_TIMES_OK: u32 = 512;
-
-/// A kernel `dev_t` (major << 20 | minor) in the user-space encoding `stat(2)` returns
-/// (glibc's `makedev`), so `fd.dev` compares with `st_dev`.
-pub fn user_dev(kdev: u32) -> u64 {
-    let major = u64::from(kdev >> 20);
-    let minor = u64::from(kdev & 0xf_ffff);
-    ((major & 0xffff_f000) << 32)
-        | ((major & 0xfff) << 8)
-        | ((minor & 0xffff_ff00) << 12)
-        | (minor & 0xff)
-}
 
 /// What a kernel record reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -393,31 +385,6 @@ pub enum ParseError {
     Lengths(usize, usize, usize),
 }
 
-fn u16_at(b: &[u8], off: usize) -> u16 {
-    b.get(off..off + 2)
-        .and_then(|s| s.try_into().ok())
-        .map(u16::from_ne_bytes)
-        .unwrap_or(0)
-}
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    b.get(off..off + 4)
-        .and_then(|s| s.try_into().ok())
-        .map(u32::from_ne_bytes)
-        .unwrap_or(0)
-}
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    b.get(off..off + 8)
-        .and_then(|s| s.try_into().ok())
-        .map(u64::from_ne_bytes)
-        .unwrap_or(0)
-}
-
-/// Text up to the first NUL, lossily decoded (paths are bytes; invalid UTF-8 becomes U+FFFD).
-fn cstr(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(b.get(..end).unwrap_or_default()).into_owned()
-}
-
 fn parse_sockaddr(a: &[u8]) -> Option<SockAddr> {
     let family = u16_at(a, 0);
     match family {
@@ -690,19 +657,6 @@ mod tests {
         // Without EF_TIMES_OK the times are unknown, not 0.
         b[128..132].copy_from_slice(&EF_FILE_OK.to_ne_bytes());
         assert_eq!(KernelEvent::parse(&b).unwrap().ctime_ns, None);
-    }
-
-    #[test]
-    fn user_dev_matches_glibc_makedev() {
-        assert_eq!(user_dev((8 << 20) | 1), 0x801);
-        for (major, minor) in [(259u32, 300u32), (0, 0x1_2345), (4095, 255), (7, 0)] {
-            assert_eq!(
-                user_dev((major << 20) | minor),
-                libc::makedev(major, minor),
-                "{major}:{minor}"
-            );
-        }
-        assert_eq!(user_dev(0), 0);
     }
 
     #[test]
