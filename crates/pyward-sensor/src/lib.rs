@@ -18,6 +18,7 @@ pub mod raw;
 pub mod rawmap;
 pub mod record;
 pub mod signals;
+pub mod stall;
 pub mod users;
 
 pub use container::ContainerRef;

@@ -54,6 +54,11 @@ impl LiveSource {
         self.sensor.report()
     }
 
+    /// The ring-buffer reader thread's heartbeat.
+    pub fn reader_heartbeat(&self) -> std::sync::Arc<crate::stall::Heartbeat> {
+        self.sensor.reader_heartbeat()
+    }
+
     /// The process table.
     pub fn table(&self) -> &ProcessTable {
         &self.table

@@ -161,6 +161,7 @@ pub struct Sensor {
     stats: MapHandle,
     counters: Arc<Counters>,
     clock_offset_ns: i128,
+    reader: Arc<crate::stall::Heartbeat>,
 }
 
 struct Handles {
@@ -176,12 +177,14 @@ impl Sensor {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<Handles, SensorError>>();
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
+        let reader = crate::stall::Heartbeat::new();
         let thread = {
             let stop = stop.clone();
             let counters = counters.clone();
+            let reader = reader.clone();
             std::thread::Builder::new()
                 .name("pyward-sensor".into())
-                .spawn(move || run_thread(opts, tx, ready_tx, stop, counters))
+                .spawn(move || run_thread(opts, tx, ready_tx, stop, counters, &reader))
                 .map_err(|e| SensorError::Load(format!("cannot start the reader thread: {e}")))?
         };
         let handles = match ready_rx.recv() {
@@ -205,7 +208,14 @@ impl Sensor {
             stats: handles.stats,
             counters,
             clock_offset_ns: crate::clock::offset_ns(),
+            reader,
         })
+    }
+
+    /// The ring-buffer reader thread's heartbeat (one beat per read), for a
+    /// [`crate::stall::StallWatch`].
+    pub fn reader_heartbeat(&self) -> Arc<crate::stall::Heartbeat> {
+        self.reader.clone()
     }
 
     /// What loaded.
@@ -296,7 +306,9 @@ fn run_thread(
     ready: mpsc::Sender<Result<Handles, SensorError>>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
+    heartbeat: &crate::stall::Heartbeat,
 ) {
+    heartbeat.register_current_thread();
     let modes: Vec<ProgramMode> = match opts.mode {
         Some(m) => vec![m],
         None => vec![ProgramMode::TpBtf, ProgramMode::RawTp],
@@ -384,6 +396,7 @@ fn run_thread(
         // without waiting; else block in epoll until the kernel wakes us.
         let mut busy = false;
         while !stop.load(Ordering::SeqCst) {
+            heartbeat.beat(0);
             let before = batcher.borrow().read;
             // Errors are EINTR and friends (or the consumer gone): go on unless asked to stop.
             let _ = if busy {

@@ -92,8 +92,15 @@ fn ransomware_simulation_is_stopped_within_three_files_with_a_capture() {
     let captures = dir.path().join("captures");
     std::fs::create_dir(&captures).unwrap();
     let alerts_file = dir.path().join("alerts.jsonl");
+    // --stats: should this fail, the output shows pyward's counters and any stall.
     let o = pyward()
-        .args(["run", "--no-intel", "--enforce", "--runtime-policy"])
+        .args([
+            "run",
+            "--no-intel",
+            "--enforce",
+            "--stats",
+            "--runtime-policy",
+        ])
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../policies/runtime-incident2.yaml"

@@ -7,6 +7,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -20,6 +21,7 @@ use pyward_rules::Alert;
 use pyward_rules::{
     Engine, EngineOptions, LoadOptions, Priority, RuleMatching, Ruleset, RulesetBuilder, Severity,
 };
+use pyward_sensor::stall::{Heartbeat, StallStats, StallWatch, Watched};
 use pyward_sensor::{LiveSource, Next, SensorOptions, SensorStats, Syscall};
 
 use super::rules::{MatchingArg, RulesFormat};
@@ -203,7 +205,30 @@ struct Session {
     last_loss_check: Instant,
     loss_calls: u64,
     last_tick: Instant,
+    /// Time of the newest event handled (ns since the epoch, the events' scale).
+    last_event_ns: u64,
+    /// The event loop's progress, watched for stalls (see `pyward_sensor::stall`).
+    heartbeat: Arc<Heartbeat>,
 }
+
+/// Phases of the event loop, as the stall watch names them.
+const PHASES: &[&str] = &[
+    "reading the next event (process table, /proc)",
+    "rules, detectors, capture and alerts of an event",
+    "enforcement records and response actions",
+    "periodic work (sinks, capture windows)",
+];
+const PHASE_NEXT: u8 = 0;
+const PHASE_HANDLE: u8 = 1;
+const PHASE_ENFORCER: u8 = 2;
+const PHASE_TICK: u8 = 3;
+
+/// A loop turn that makes no progress for this long is reported.
+const STALL_THRESHOLD: Duration = Duration::from_secs(2);
+
+/// Margin for events still in flight (ring buffer, reader thread, queue) when an idle loop
+/// closes capture windows by the clock.
+const IN_FLIGHT_NS: u64 = 1_000_000_000;
 
 /// The detectors' settings: `- detector:` items of the rules files, else the built-in ones.
 fn load_detectors(opts: &WatchOptions) -> anyhow::Result<Option<DetectorSet>> {
@@ -315,11 +340,41 @@ impl Session {
             loss_calls: 0,
             last_loss_check: Instant::now(),
             last_tick: Instant::now(),
+            last_event_ns: 0,
+            heartbeat: Heartbeat::new(),
         })
     }
 
+    /// Watch this thread's loop and the sensor's reader thread for stalls.
+    fn watch_stalls(&self, src: &LiveSource) -> StallWatch {
+        self.heartbeat.register_current_thread();
+        StallWatch::start(
+            vec![
+                Watched {
+                    name: "the event loop",
+                    heartbeat: self.heartbeat.clone(),
+                    phases: PHASES,
+                },
+                Watched {
+                    name: "the ring-buffer reader",
+                    heartbeat: src.reader_heartbeat(),
+                    phases: &["reading the kernel's ring buffer"],
+                },
+            ],
+            STALL_THRESHOLD,
+        )
+    }
+
+    /// One step of the loop, into `phase`.
+    #[inline]
+    fn beat(&self, phase: u8) {
+        self.heartbeat.beat(phase);
+    }
+
     fn handle(&mut self, ev: &pyward_rules::ReplayEvent) -> anyhow::Result<()> {
+        use pyward_rules::Event as _;
         self.events += 1;
+        self.last_event_ns = self.last_event_ns.max(ev.time_ns());
         if let Some(r) = &mut self.record {
             serde_json::to_writer(&mut *r, ev).context("cannot write the recording")?;
             r.write_all(b"\n").context("cannot write the recording")?;
@@ -341,7 +396,7 @@ impl Session {
         // Reading the clock for every event showed in profiles: every 64th is enough for a
         // 200 ms period (idle wake-ups tick too).
         if self.events.is_multiple_of(64) {
-            self.tick();
+            self.tick(Some(self.last_event_ns));
         }
         Ok(())
     }
@@ -367,12 +422,19 @@ impl Session {
         }
     }
 
-    /// Periodic work of the sinks and the capture (at most every 200 ms).
-    fn tick(&mut self) {
+    /// Periodic work of the sinks and the capture (at most every 200 ms). `event_ns` is the
+    /// time of the newest event handled, `None` when the loop is idle.
+    fn tick(&mut self, event_ns: Option<u64>) {
         if self.last_tick.elapsed() >= Duration::from_millis(200) {
+            self.beat(PHASE_TICK);
             self.last_tick = Instant::now();
-            // Capture windows are in event time: "now" on the same scale.
-            self.responder.tick(pyward_sensor::clock::now_ns());
+            // Capture windows are in event time. While events are handled, "now" is the
+            // newest event's time: when the loop runs behind the kernel (a busy or stalled
+            // machine), the clock would close a window before its events have been read.
+            // When idle, the clock, less a margin for events still on their way.
+            let now = event_ns
+                .unwrap_or_else(|| pyward_sensor::clock::now_ns().saturating_sub(IN_FLIGHT_NS));
+            self.responder.tick(now);
         }
     }
 
@@ -402,7 +464,12 @@ impl Session {
         }
     }
 
-    fn finish(&mut self, stats: &SensorStats, print_stats: bool) -> anyhow::Result<()> {
+    fn finish(
+        &mut self,
+        stats: &SensorStats,
+        stalls: StallStats,
+        print_stats: bool,
+    ) -> anyhow::Result<()> {
         if let Some(r) = &mut self.record {
             r.flush().context("cannot write the recording")?;
         }
@@ -452,6 +519,14 @@ impl Session {
                 eprintln!("pyward: detectors: {:?}", d.stats());
             }
         }
+        if stalls.stalls > 0 || print_stats {
+            eprintln!(
+                "pyward: {}stalls of the event pipeline: {}, longest {:.1} s",
+                if stalls.stalls > 0 { "WARNING " } else { "" },
+                stalls.stalls,
+                stalls.longest_ms as f64 / 1000.0
+            );
+        }
         if summary.actions_ok + summary.actions_failed > 0 {
             eprintln!(
                 "pyward: response actions: {} done, {} failed",
@@ -459,7 +534,15 @@ impl Session {
             );
         }
         if let Some(c) = &summary.closed_capture {
-            eprintln!("pyward: capture written: {}", c.path.display());
+            eprintln!(
+                "pyward: capture written: {} ({} event(s){})",
+                c.path.display(),
+                c.events,
+                c.error
+                    .as_deref()
+                    .map(|e| format!(", write error: {e}"))
+                    .unwrap_or_default()
+            );
         }
         Ok(())
     }
@@ -501,6 +584,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
     let mut session = Session::new(&args.opts, &ruleset)?;
     pyward_sensor::signals::install_stop_handler();
     let mut src = start(&args.opts, &ruleset, false)?;
+    let stalls = session.watch_stalls(&src);
     let enforcer = if args.opts.enforce {
         Some(start_enforcer(&args.opts, &ruleset, None)?)
     } else {
@@ -518,10 +602,15 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
+        session.beat(PHASE_ENFORCER);
         session.drain_enforcer(enforcer.as_ref());
+        session.beat(PHASE_NEXT);
         match src.next(Duration::from_millis(100)) {
-            Next::Event(ev, _) => session.handle(&ev)?,
-            Next::Timeout => session.tick(),
+            Next::Event(ev, _) => {
+                session.beat(PHASE_HANDLE);
+                session.handle(&ev)?
+            }
+            Next::Timeout => session.tick(None),
             Next::Closed => break,
         }
         session.check_loss(&src);
@@ -532,7 +621,9 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         eprintln!("pyward: {}", e.stats());
     }
     drop(enforcer);
-    session.finish(&stats, args.opts.stats)?;
+    let stalled = stalls.stats();
+    drop(stalls);
+    session.finish(&stats, stalled, args.opts.stats)?;
     Ok(if session.failing > 0 {
         crate::exit::STOP
     } else {
@@ -643,8 +734,12 @@ impl Session {
     }
 }
 
-/// How long `run` keeps reading events after the command exited.
+/// How long `run` keeps reading events its tree makes after the command exited
+/// (daemons it left behind).
 const RUN_DRAIN_CAP: Duration = Duration::from_secs(10);
+/// How long `run` keeps reading events the tree made *before* the command exited, when
+/// the loop runs that far behind the kernel.
+const RUN_BACKLOG_CAP: Duration = Duration::from_secs(120);
 
 /// `pyward run -- CMD...`.
 pub fn run(args: RunArgs) -> anyhow::Result<u8> {
@@ -656,6 +751,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         .context("no command given; use `pyward run -- CMD ARGS...`")?;
     pyward_sensor::signals::install_stop_handler();
     let mut src = start(&args.opts, &ruleset, true)?;
+    let stalls = session.watch_stalls(&src);
     let mut cmd = std::process::Command::new(prog);
     cmd.args(rest);
     // The command's own cgroup, so a policy can freeze or kill the whole tree (daemons
@@ -695,7 +791,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut child = spawned.with_context(|| format!("cannot run {prog}"))?;
     src.follow(child.id())
         .context("cannot follow the command's process tree")?;
-    let mut exited: Option<(std::process::ExitStatus, Instant)> = None;
+    // The exit status, when it was seen, and that time on the events' scale.
+    let mut exited: Option<(std::process::ExitStatus, Instant, u64)> = None;
     let mut forwarded = false;
     loop {
         if let Some(sig) = pyward_sensor::signals::stop_signal() {
@@ -706,26 +803,42 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
         if exited.is_none() {
             if let Some(st) = child.try_wait().context("cannot wait for the command")? {
-                exited = Some((st, Instant::now()));
+                exited = Some((st, Instant::now(), pyward_sensor::clock::now_ns()));
             }
         }
         // After the command exits, drain until its exit event has been read and the queue
         // is quiet: its last events may still sit in the ring buffer or the channel behind
-        // a busy reader, so a fixed grace time would drop them on a loaded machine. The
-        // hard cap bounds the wait when a daemonised descendant keeps producing events.
-        let since_exit = exited.map(|(_, t)| t.elapsed());
-        if since_exit.is_some_and(|d| d > RUN_DRAIN_CAP) {
-            eprintln!(
-                "pyward: the command exited {}s ago but its processes still produce events; stopping",
-                RUN_DRAIN_CAP.as_secs()
-            );
-            break;
+        // a busy reader, so a fixed grace time would drop them on a loaded machine. Events
+        // made before the exit are a backlog and are all read (up to a long cap); the
+        // short cap bounds the wait when a daemonised descendant keeps producing events.
+        let since_exit = exited.map(|(_, t, _)| t.elapsed());
+        if let (Some(d), Some((_, _, exit_ns))) = (since_exit, exited) {
+            let backlog = session.last_event_ns < exit_ns;
+            if backlog && d > RUN_BACKLOG_CAP {
+                eprintln!(
+                    "pyward: WARNING the command exited {}s ago and events it made before its                      exit are still queued (the event loop is that far behind); stopping:                      those events are NOT analysed",
+                    RUN_BACKLOG_CAP.as_secs()
+                );
+                break;
+            }
+            if !backlog && d > RUN_DRAIN_CAP {
+                eprintln!(
+                    "pyward: the command exited {}s ago but its processes still produce events; stopping",
+                    RUN_DRAIN_CAP.as_secs()
+                );
+                break;
+            }
         }
+        session.beat(PHASE_ENFORCER);
         session.drain_enforcer(enforcer.as_ref());
+        session.beat(PHASE_NEXT);
         match src.next(Duration::from_millis(50)) {
-            Next::Event(ev, _) => session.handle(&ev)?,
+            Next::Event(ev, _) => {
+                session.beat(PHASE_HANDLE);
+                session.handle(&ev)?
+            }
             Next::Timeout => {
-                session.tick();
+                session.tick(None);
                 // Quiet after the root's own exit event (or, should that event be lost,
                 // after a longer wait): nothing of the tree is still in flight.
                 let quiet_after = if src.root_exit_seen() {
@@ -742,7 +855,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         session.check_loss(&src);
     }
     let status = match exited {
-        Some((s, _)) => s,
+        Some((s, _, _)) => s,
         None => child.wait().context("cannot wait for the command")?,
     };
     let stats = src.stop();
@@ -763,7 +876,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         }
     }
     drop(enforcer);
-    session.finish(&stats, args.opts.stats)?;
+    let stalled = stalls.stats();
+    drop(stalls);
+    session.finish(&stats, stalled, args.opts.stats)?;
     if session.failing > 0 {
         return Ok(crate::exit::STOP);
     }
