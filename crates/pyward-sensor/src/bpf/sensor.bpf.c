@@ -249,7 +249,9 @@ static __always_inline struct event *new_event(__u32 kind, __u32 nr)
 		return 0;
 	}
 	e->busy = 1;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* A trusted BTF pointer: its fields are plain (fault-checked) loads, not a helper call
+	 * each as BPF_CORE_READ on an untyped pointer would be. */
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 	e->kind = kind;
@@ -259,12 +261,12 @@ static __always_inline struct event *new_event(__u32 kind, __u32 nr)
 	e->ret = 0;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	e->ppid = task->real_parent->tgid;
 	e->uid = (__u32)ug;
 	e->gid = ug >> 32;
 	e->loginuid = (__u32)-1;
 	if (bpf_core_field_exists(task->loginuid))
-		e->loginuid = BPF_CORE_READ(task, loginuid.val);
+		e->loginuid = task->loginuid.val;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	for (int i = 0; i < 6; i++)
 		e->args[i] = 0;
@@ -313,6 +315,135 @@ static __always_inline void read_user_str2(struct event *e, const void *p)
 	e->str2_len = n & (STR_MAX - 1);
 }
 
+/* Syscall numbers handled here, per architecture (mirrored in src/raw.rs). -1: the
+ * architecture has no such syscall. */
+#if defined(__TARGET_ARCH_x86)
+#define NR_read 0
+#define NR_write 1
+#define NR_open 2
+#define NR_close 3
+#define NR_pread64 17
+#define NR_pwrite64 18
+#define NR_readv 19
+#define NR_writev 20
+#define NR_dup 32
+#define NR_dup2 33
+#define NR_socket 41
+#define NR_connect 42
+#define NR_sendto 44
+#define NR_sendmsg 46
+#define NR_execve 59
+#define NR_chdir 80
+#define NR_fchdir 81
+#define NR_rename 82
+#define NR_creat 85
+#define NR_link 86
+#define NR_unlink 87
+#define NR_symlink 88
+#define NR_chmod 90
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setreuid 113
+#define NR_setregid 114
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_init_module 175
+#define NR_openat 257
+#define NR_unlinkat 263
+#define NR_renameat 264
+#define NR_linkat 265
+#define NR_symlinkat 266
+#define NR_fchmodat 268
+#define NR_dup3 292
+#define NR_preadv 295
+#define NR_pwritev 296
+#define NR_sendmmsg 307
+#define NR_finit_module 313
+#define NR_renameat2 316
+#define NR_memfd_create 319
+#define NR_execveat 322
+#define NR_openat2 437
+#define NR_fchmodat2 452
+/* r10, r9, r8, ax, cx, dx, si, di, orig_ax: consecutive in the (ABI-fixed) x86_64 pt_regs. */
+#define REGS_FIRST r10
+#define REGS_WORDS 9
+#define SYS_NR(w) ((long)(w)[8])
+#define SYS_ARGS(w, a)                                                                          \
+	do {                                                                                    \
+		(a)[0] = (w)[7]; /* di */                                                       \
+		(a)[1] = (w)[6]; /* si */                                                       \
+		(a)[2] = (w)[5]; /* dx */                                                       \
+		(a)[3] = (w)[0]; /* r10 */                                                      \
+		(a)[4] = (w)[2]; /* r8 */                                                       \
+		(a)[5] = (w)[1]; /* r9 */                                                       \
+	} while (0)
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_open -1
+#define NR_creat -1
+#define NR_rename -1
+#define NR_unlink -1
+#define NR_chmod -1
+#define NR_dup2 -1
+#define NR_link -1
+#define NR_symlink -1
+#define NR_dup 23
+#define NR_dup3 24
+#define NR_unlinkat 35
+#define NR_symlinkat 36
+#define NR_linkat 37
+#define NR_renameat 38
+#define NR_chdir 49
+#define NR_fchdir 50
+#define NR_fchmodat 53
+#define NR_openat 56
+#define NR_close 57
+#define NR_read 63
+#define NR_write 64
+#define NR_readv 65
+#define NR_writev 66
+#define NR_pread64 67
+#define NR_pwrite64 68
+#define NR_preadv 69
+#define NR_pwritev 70
+#define NR_init_module 105
+#define NR_ptrace 117
+#define NR_setregid 143
+#define NR_setgid 144
+#define NR_setreuid 145
+#define NR_setuid 146
+#define NR_setresuid 147
+#define NR_setresgid 149
+#define NR_socket 198
+#define NR_connect 203
+#define NR_sendto 206
+#define NR_sendmsg 211
+#define NR_execve 221
+#define NR_sendmmsg 269
+#define NR_finit_module 273
+#define NR_renameat2 276
+#define NR_memfd_create 279
+#define NR_execveat 281
+#define NR_openat2 437
+#define NR_fchmodat2 452
+/* regs[0..30], sp, pc, pstate, orig_x0, syscallno: the arguments are regs[1..5] and orig_x0
+ * (x0 holds the return value at exit). */
+#define REGS_FIRST regs
+#define REGS_WORDS 36
+#define SYS_NR(w) ((long)(__s32)(w)[35])
+#define SYS_ARGS(w, a)                                                                          \
+	do {                                                                                    \
+		(a)[0] = (w)[34];                                                               \
+		(a)[1] = (w)[1];                                                                \
+		(a)[2] = (w)[2];                                                                \
+		(a)[3] = (w)[3];                                                                \
+		(a)[4] = (w)[4];                                                                \
+		(a)[5] = (w)[5];                                                                \
+	} while (0)
+#else
+#error "pyward-sensor: define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
+#endif
+
 static __always_inline void submit(void *ctx, struct event *e)
 {
 	__u64 len = HDR_SIZE + (e->str1_len & (STR_MAX - 1)) + (e->str2_len & (STR_MAX - 1));
@@ -328,15 +459,16 @@ static __always_inline void submit(void *ctx, struct event *e)
 /* The open file behind fd `fd` of the current task, or NULL. */
 static __always_inline struct file *fd_file(long fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	unsigned int maxfds = BPF_CORE_READ(fdt, max_fds);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	unsigned int maxfds = fdt->max_fds;
 	if (fd < 0 || fd >= maxfds)
 		return 0;
-	struct file **fdarr = BPF_CORE_READ(fdt, fd);
+	struct file **fdarr = fdt->fd;
 	struct file *f = 0;
 	bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
-	return f;
+	/* Typed (bpf_rdonly_cast, inlined by the verifier): callers read its fields directly. */
+	return bpf_core_cast(f, struct file);
 }
 
 /* Inode number, device and link count of an inode. */
@@ -344,9 +476,10 @@ static __always_inline void read_inode_id(struct event *e, struct inode *ino)
 {
 	if (!ino)
 		return;
-	e->ino = BPF_CORE_READ(ino, i_ino);
-	e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
-	if (BPF_CORE_READ(ino, __i_nlink) == 0)
+	ino = bpf_core_cast(ino, struct inode);
+	e->ino = ino->i_ino;
+	e->dev = ino->i_sb->s_dev;
+	if (ino->__i_nlink == 0)
 		e->flags |= EF_FILE_DELETED;
 	e->flags |= EF_FILE_OK;
 }
@@ -594,111 +727,25 @@ static __always_inline void read_socket(struct event *e, long fd)
 	e->flags |= EF_SOCK_OK;
 }
 
-/* Syscall numbers handled here, per architecture (mirrored in src/raw.rs). -1: the
- * architecture has no such syscall. */
-#if defined(__TARGET_ARCH_x86)
-#define NR_read 0
-#define NR_write 1
-#define NR_open 2
-#define NR_close 3
-#define NR_pread64 17
-#define NR_pwrite64 18
-#define NR_readv 19
-#define NR_writev 20
-#define NR_dup 32
-#define NR_dup2 33
-#define NR_socket 41
-#define NR_connect 42
-#define NR_sendto 44
-#define NR_sendmsg 46
-#define NR_execve 59
-#define NR_chdir 80
-#define NR_fchdir 81
-#define NR_rename 82
-#define NR_creat 85
-#define NR_link 86
-#define NR_unlink 87
-#define NR_symlink 88
-#define NR_chmod 90
-#define NR_ptrace 101
-#define NR_setuid 105
-#define NR_setgid 106
-#define NR_setreuid 113
-#define NR_setregid 114
-#define NR_setresuid 117
-#define NR_setresgid 119
-#define NR_init_module 175
-#define NR_openat 257
-#define NR_unlinkat 263
-#define NR_renameat 264
-#define NR_linkat 265
-#define NR_symlinkat 266
-#define NR_fchmodat 268
-#define NR_dup3 292
-#define NR_preadv 295
-#define NR_pwritev 296
-#define NR_sendmmsg 307
-#define NR_finit_module 313
-#define NR_renameat2 316
-#define NR_memfd_create 319
-#define NR_execveat 322
-#define NR_openat2 437
-#define NR_fchmodat2 452
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, orig_ax)
-#elif defined(__TARGET_ARCH_arm64)
-#define NR_open -1
-#define NR_creat -1
-#define NR_rename -1
-#define NR_unlink -1
-#define NR_chmod -1
-#define NR_dup2 -1
-#define NR_link -1
-#define NR_symlink -1
-#define NR_dup 23
-#define NR_dup3 24
-#define NR_unlinkat 35
-#define NR_symlinkat 36
-#define NR_linkat 37
-#define NR_renameat 38
-#define NR_chdir 49
-#define NR_fchdir 50
-#define NR_fchmodat 53
-#define NR_openat 56
-#define NR_close 57
-#define NR_read 63
-#define NR_write 64
-#define NR_readv 65
-#define NR_writev 66
-#define NR_pread64 67
-#define NR_pwrite64 68
-#define NR_preadv 69
-#define NR_pwritev 70
-#define NR_init_module 105
-#define NR_ptrace 117
-#define NR_setregid 143
-#define NR_setgid 144
-#define NR_setreuid 145
-#define NR_setuid 146
-#define NR_setresuid 147
-#define NR_setresgid 149
-#define NR_socket 198
-#define NR_connect 203
-#define NR_sendto 206
-#define NR_sendmsg 211
-#define NR_execve 221
-#define NR_sendmmsg 269
-#define NR_finit_module 273
-#define NR_renameat2 276
-#define NR_memfd_create 279
-#define NR_execveat 281
-#define NR_openat2 437
-#define NR_fchmodat2 452
-#define SYSCALL_NR(regs) BPF_CORE_READ(regs, syscallno)
-#else
-#error "pyward-sensor: define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
-#endif
 
-#define ARG(n, regs) ((__u64)PT_REGS_PARM##n##_CORE_SYSCALL(regs))
+/* A syscall's number and arguments, copied out of pt_regs with one helper call: read one by
+ * one (BPF_CORE_READ is a helper call each), they cost more than the rest of a close event. */
+struct sys_call {
+	long nr;
+	__u64 a[6];
+};
+
+static __always_inline int read_sys_call(struct pt_regs *regs, struct sys_call *c)
+{
+	__u64 w[REGS_WORDS];
+	if (bpf_probe_read_kernel(w, sizeof(w), (void *)regs + __builtin_offsetof(struct pt_regs, REGS_FIRST)))
+		return -1;
+	c->nr = SYS_NR(w);
+	SYS_ARGS(w, c->a);
+	return 0;
+}
+
+#define ARG(n, c) ((c)->a[(n) - 1])
 
 #define IO_ON 1
 #define IO_WRITE 2
@@ -730,35 +777,35 @@ static __always_inline int io_kind(long nr)
 /* First bytes at offset 0 of a regular file, for the write or read family. Without
  * IO_POSITIONAL, "at offset 0" means the file position after the call equals the bytes
  * moved. */
-static __always_inline int on_io(struct pt_regs *regs, long nr, long ret, int io)
+static __always_inline int on_io(struct pt_regs *regs, const struct sys_call *c, long ret, int io)
 {
 	int is_write = io & IO_WRITE;
 	int vec = io & IO_VEC;
 	int positional = io & IO_POSITIONAL;
 	if (ret <= 0)
 		return 0;
-	long fd = (long)ARG(1, regs);
+	long fd = (long)ARG(1, c);
 	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
-	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	struct inode *ino = f->f_inode;
 	if (!ino)
 		return 0;
-	__u16 mode = BPF_CORE_READ(ino, i_mode);
+	__u16 mode = ino->i_mode;
 	if ((mode & S_IFMT) != S_IFREG)
 		return 0;
 	if (positional) {
-		if (ARG(4, regs) != 0)
+		if (ARG(4, c) != 0)
 			return 0;
 	} else {
-		long long pos = BPF_CORE_READ(f, f_pos);
+		long long pos = f->f_pos;
 		if (pos != ret)
 			return 0;
 	}
 	__u64 id = bpf_get_current_pid_tgid();
 	struct io_key key = {
 		.file = (__u64)f,
-		.ino = BPF_CORE_READ(ino, i_ino),
+		.ino = ino->i_ino,
 		.tgid = id >> 32,
 		.fd_dir = ((__u32)fd & 0x7fffffff) | (is_write ? 0x80000000 : 0),
 	};
@@ -766,14 +813,14 @@ static __always_inline int on_io(struct pt_regs *regs, long nr, long ret, int io
 		return 0;
 	__u8 one = 1;
 	bpf_map_update_elem(&io_seen, &key, &one, BPF_ANY);
-	struct event *e = new_event(EV_SYSCALL, nr);
+	struct event *e = new_event(EV_SYSCALL, c->nr);
 	if (!e)
 		return 0;
 	e->ret = ret;
 	e->args[0] = fd;
-	e->args[1] = ARG(2, regs);
-	e->args[2] = ARG(3, regs);
-	e->args[3] = ARG(4, regs);
+	e->args[1] = ARG(2, c);
+	e->args[2] = ARG(3, c);
+	e->args[3] = ARG(4, c);
 	read_inode_id(e, ino);
 	read_file_path(e, f);
 	const void *buf = (const void *)e->args[1];
@@ -796,33 +843,33 @@ static __always_inline int on_io(struct pt_regs *regs, long nr, long ret, int io
 }
 
 /* sendto/sendmsg/sendmmsg with an explicit destination (unconnected UDP, TCP fast open). */
-static __always_inline int on_send(struct pt_regs *regs, long nr, long ret)
+static __always_inline int on_send(struct pt_regs *regs, const struct sys_call *c, long ret)
 {
 	__u64 addr = 0, alen = 0;
-	if (nr == NR_sendto) {
-		addr = ARG(5, regs);
-		alen = ARG(6, regs);
+	if (c->nr == NR_sendto) {
+		addr = ARG(5, c);
+		alen = ARG(6, c);
 	} else {
 		/* struct user_msghdr (first of the vector for sendmmsg): msg_name, msg_namelen. */
 		struct {
 			__u64 name;
 			__u32 namelen;
 		} hdr = {};
-		if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)ARG(2, regs)) != 0)
+		if (bpf_probe_read_user(&hdr, sizeof(hdr), (const void *)ARG(2, c)) != 0)
 			return 0;
 		addr = hdr.name;
 		alen = hdr.namelen;
 	}
 	if (!addr || !alen)
 		return 0;
-	struct event *e = new_event(EV_SYSCALL, nr);
+	struct event *e = new_event(EV_SYSCALL, c->nr);
 	if (!e)
 		return 0;
 	e->ret = ret;
-	e->args[0] = ARG(1, regs);
-	e->args[1] = ARG(2, regs);
-	e->args[2] = ARG(3, regs);
-	e->args[3] = ARG(4, regs);
+	e->args[0] = ARG(1, c);
+	e->args[1] = ARG(2, c);
+	e->args[2] = ARG(3, c);
+	e->args[3] = ARG(4, c);
 	if (alen > ADDR_MAX)
 		alen = ADDR_MAX;
 	__builtin_memset(e->addr, 0, ADDR_MAX);
@@ -834,7 +881,10 @@ static __always_inline int on_send(struct pt_regs *regs, long nr, long ret)
 
 static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 {
-	long nr = SYSCALL_NR(regs);
+	struct sys_call c;
+	if (read_sys_call(regs, &c))
+		return 0;
+	long nr = c.nr;
 	if (nr < 0 || nr >= NR_MAX)
 		return 0;
 	__u32 key = nr;
@@ -849,19 +899,19 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 		return 0;
 	int io = io_kind(nr);
 	if (io)
-		return on_io(regs, nr, ret, io);
+		return on_io(regs, &c, ret, io);
 	if (nr == NR_sendto || nr == NR_sendmsg || nr == NR_sendmmsg)
-		return on_send(regs, nr, ret);
+		return on_send(regs, &c, ret);
 	struct event *e = new_event(EV_SYSCALL, nr);
 	if (!e)
 		return 0;
 	e->ret = ret;
-	e->args[0] = ARG(1, regs);
-	e->args[1] = ARG(2, regs);
-	e->args[2] = ARG(3, regs);
-	e->args[3] = ARG(4, regs);
-	e->args[4] = ARG(5, regs);
-	e->args[5] = ARG(6, regs);
+	e->args[0] = ARG(1, &c);
+	e->args[1] = ARG(2, &c);
+	e->args[2] = ARG(3, &c);
+	e->args[3] = ARG(4, &c);
+	e->args[4] = ARG(5, &c);
+	e->args[5] = ARG(6, &c);
 	if (nr == NR_open || nr == NR_creat || nr == NR_unlink || nr == NR_chmod ||
 	    nr == NR_execve || nr == NR_memfd_create) {
 		read_user_str1(e, (const void *)e->args[0]);
@@ -913,7 +963,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 			 nr == NR_memfd_create)) {
 		struct file *f = fd_file(ret);
 		if (f) {
-			read_inode_id(e, BPF_CORE_READ(f, f_inode));
+			read_inode_id(e, f->f_inode);
 			if (nr != NR_memfd_create && e->str1_len > 1 && e->data[0] != '/')
 				read_open_path_str2(e, f);
 		}
