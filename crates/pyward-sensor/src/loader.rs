@@ -95,6 +95,10 @@ impl SensorOptions {
 /// 100K events/s; beyond that the consumer cannot keep up anyway and drops are counted.
 pub const DEFAULT_QUEUE: usize = 1 << 14;
 
+/// Longest the reader waits for room in a full queue before dropping (see
+/// `Batcher::flush`).
+const BACKPRESSURE_WAIT: Duration = Duration::from_millis(100);
+
 /// Most events handed over in one batch: the reader sends a batch per ring-buffer poll (or
 /// when this many are pending), so the consumer wakes once per batch, not per event.
 const MAX_BATCH: usize = 128;
@@ -184,7 +188,7 @@ impl Sensor {
             let reader = reader.clone();
             std::thread::Builder::new()
                 .name("pyward-sensor".into())
-                .spawn(move || run_thread(opts, tx, ready_tx, stop, counters, &reader))
+                .spawn(move || run_thread(opts, tx, ready_tx, stop, counters, reader))
                 .map_err(|e| SensorError::Load(format!("cannot start the reader thread: {e}")))?
         };
         let handles = match ready_rx.recv() {
@@ -306,7 +310,7 @@ fn run_thread(
     ready: mpsc::Sender<Result<Handles, SensorError>>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
-    heartbeat: &crate::stall::Heartbeat,
+    heartbeat: Arc<crate::stall::Heartbeat>,
 ) {
     heartbeat.register_current_thread();
     let modes: Vec<ProgramMode> = match opts.mode {
@@ -361,6 +365,8 @@ fn run_thread(
             counters: counters.clone(),
             read: 0,
             capacity: opts.queue.unwrap_or(DEFAULT_QUEUE).max(1),
+            stop: stop.clone(),
+            heartbeat: heartbeat.clone(),
         }));
         let cb_batcher = batcher.clone();
         if let Err(e) = builder.add(&skel.maps.events, move |data: &[u8]| {
@@ -430,17 +436,39 @@ struct Batcher {
     capacity: usize,
     /// Records read from the ring buffer so far (parsed or not).
     read: u64,
+    /// Set when the sensor stops: a full queue is then not waited on.
+    stop: Arc<AtomicBool>,
+    /// Beaten per batch handed over: one ring-buffer read lasts as long as records keep
+    /// coming, and that is progress, not a stall.
+    heartbeat: Arc<crate::stall::Heartbeat>,
 }
 
 impl Batcher {
     /// Send the pending events, as many as the queue has room for; the rest are dropped and
     /// counted one by one. `false` once the consumer is gone.
+    ///
+    /// A full queue is first waited on (up to [`BACKPRESSURE_WAIT`]): meanwhile the reader
+    /// does not read, so a burst piles up in the kernel's ring buffer (8 MiB, several times
+    /// the queue) instead of being dropped here while the consumer catches up.
     fn flush(&mut self) -> bool {
         if self.batch.is_empty() {
             return true;
         }
-        let queued = self.counters.queued.load(Ordering::Relaxed);
-        let room = self.capacity.saturating_sub(queued);
+        let room_now = |c: &Counters| {
+            self.capacity
+                .saturating_sub(c.queued.load(Ordering::Relaxed))
+        };
+        let mut room = room_now(&self.counters);
+        if self.batch.len() > room {
+            let deadline = std::time::Instant::now() + BACKPRESSURE_WAIT;
+            while self.batch.len() > room
+                && std::time::Instant::now() < deadline
+                && !self.stop.load(Ordering::Relaxed)
+            {
+                std::thread::sleep(BURST_PAUSE / 2);
+                room = room_now(&self.counters);
+            }
+        }
         if self.batch.len() > room {
             let lost = self.batch.len() - room;
             self.batch.truncate(room);
@@ -462,6 +490,7 @@ impl Batcher {
         self.counters
             .delivered
             .fetch_add(n as u64, Ordering::Relaxed);
+        self.heartbeat.beat(0);
         true
     }
 }
@@ -525,6 +554,8 @@ mod tests {
             counters: Arc::new(Counters::default()),
             capacity,
             read: 0,
+            stop: Arc::new(AtomicBool::new(false)),
+            heartbeat: crate::stall::Heartbeat::new(),
         };
         (b, rx)
     }
@@ -536,6 +567,32 @@ mod tests {
                 ..KernelEvent::blank(Kind::Exit)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_full_queue_is_waited_on_while_the_consumer_catches_up() {
+        let (mut b, rx) = batcher(4);
+        b.batch = events(4);
+        assert!(b.flush());
+        let counters = b.counters.clone();
+        let consumer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let got = rx.recv().unwrap();
+            counters.queued.fetch_sub(got.len(), Ordering::Relaxed);
+            rx
+        });
+        b.batch = events(3);
+        assert!(b.flush());
+        let _rx = consumer.join().unwrap();
+        assert_eq!(b.counters.queue_drops.load(Ordering::Relaxed), 0);
+        assert_eq!(b.counters.delivered.load(Ordering::Relaxed), 7);
+        // Stopping: a full queue is not waited on.
+        b.stop.store(true, Ordering::Relaxed);
+        let t = std::time::Instant::now();
+        b.batch = events(5);
+        assert!(b.flush());
+        assert!(t.elapsed() < BACKPRESSURE_WAIT / 2);
+        assert_eq!(b.counters.queue_drops.load(Ordering::Relaxed), 4);
     }
 
     #[test]

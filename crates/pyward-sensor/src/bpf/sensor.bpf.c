@@ -581,24 +581,25 @@ static long path_walk_step(__u64 i, void *vctx)
 {
 	struct path_ctx *c = vctx;
 	struct path_parts *pp = c->pp;
-	struct dentry *d = pp->d;
-	struct mount *mnt = pp->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
-	struct dentry *parent = BPF_CORE_READ(d, d_parent);
+	/* Typed pointers: plain loads instead of a helper call per field. */
+	struct dentry *d = bpf_core_cast(pp->d, struct dentry);
+	struct mount *mnt = bpf_core_cast(pp->mnt, struct mount);
+	struct dentry *mnt_root = mnt->mnt.mnt_root;
+	struct dentry *parent = d->d_parent;
 	if (d == mnt_root || d == parent) {
-		struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+		struct mount *mp = mnt->mnt_parent;
 		if (d != mnt_root || mp == mnt || !mp) {
 			pp->complete = 1;
 			return 1;
 		}
-		pp->d = BPF_CORE_READ(mnt, mnt_mountpoint);
+		pp->d = mnt->mnt_mountpoint;
 		pp->mnt = mp;
 		return 0;
 	}
 	__u32 n = pp->n;
 	if (n >= PATH_DEPTH)
 		return 1;
-	pp->names[n & (PATH_DEPTH - 1)] = (__u64)BPF_CORE_READ(d, d_name.name);
+	pp->names[n & (PATH_DEPTH - 1)] = (__u64)d->d_name.name;
 	pp->n = n + 1;
 	pp->d = parent;
 	return 0;

@@ -217,11 +217,13 @@ const PHASES: &[&str] = &[
     "rules, detectors, capture and alerts of an event",
     "enforcement records and response actions",
     "periodic work (sinks, capture windows)",
+    "stopping: detaching the sensor, delivering the last alerts",
 ];
 const PHASE_NEXT: u8 = 0;
 const PHASE_HANDLE: u8 = 1;
 const PHASE_ENFORCER: u8 = 2;
 const PHASE_TICK: u8 = 3;
+const PHASE_STOP: u8 = 4;
 
 /// A loop turn that makes no progress for this long is reported.
 const STALL_THRESHOLD: Duration = Duration::from_secs(2);
@@ -615,6 +617,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         }
         session.check_loss(&src);
     }
+    session.beat(PHASE_STOP);
     let stats = src.stop();
     session.drain_enforcer(enforcer.as_ref());
     if let (Some(e), true) = (&enforcer, args.opts.stats) {
@@ -858,6 +861,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         Some((s, _, _)) => s,
         None => child.wait().context("cannot wait for the command")?,
     };
+    session.beat(PHASE_STOP);
     let stats = src.stop();
     if let Some((fs, group)) = &run_cgroup {
         // Daemons the command left behind are part of what was run: they end with it.
