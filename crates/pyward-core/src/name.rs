@@ -5,6 +5,17 @@ use std::fmt;
 ///
 /// `jeIlyfish` → `jeilyfish`, `Friendly.Bard` → `friendly-bard`.
 pub fn normalize_name(name: &str) -> String {
+    // Most names are already normal (lowercase ASCII, single `-`): copy them as they are
+    // (parsing the 15,000-name corpus at start-up goes through here).
+    let b = name.as_bytes();
+    let normal = b.iter().enumerate().all(|(i, &c)| {
+        c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || (c == b'-' && i > 0 && b.get(i - 1) != Some(&b'-'))
+    }) && b.last() != Some(&b'-');
+    if normal {
+        return name.to_owned();
+    }
     let mut out = String::with_capacity(name.len());
     let mut in_sep = false;
     for c in name.trim().chars() {
@@ -79,6 +90,45 @@ impl fmt::Display for PackageName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_already_normal_fast_path_agrees_with_the_full_rules() {
+        fn full(name: &str) -> String {
+            let mut out = String::new();
+            let mut in_sep = false;
+            for c in name.trim().chars() {
+                if matches!(c, '-' | '_' | '.') {
+                    if !in_sep {
+                        out.push('-');
+                    }
+                    in_sep = true;
+                } else {
+                    in_sep = false;
+                    out.extend(c.to_lowercase());
+                }
+            }
+            out
+        }
+        for n in [
+            "requests",
+            "python-dateutil",
+            "-lead",
+            "trail-",
+            "a--b",
+            "a-_b",
+            "A",
+            "jeIlyfish",
+            " six ",
+            "zope.interface",
+            "x1-2y",
+            "",
+            "-",
+            "é",
+            "a-b-c",
+        ] {
+            assert_eq!(normalize_name(n), full(n), "{n:?}");
+        }
+    }
 
     #[test]
     fn pep503() {

@@ -26,8 +26,10 @@ pub struct PopularName {
 /// popular first. Names are normalised; a repeated name keeps its first (best) rank. Lines
 /// that are not names are skipped.
 pub fn parse_corpus(text: &str) -> Vec<PopularName> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
+    let lines = text.lines().count();
+    let mut seen: std::collections::HashSet<String, super::fold::FastBuild> =
+        std::collections::HashSet::with_capacity_and_hasher(lines, Default::default());
+    let mut out = Vec::with_capacity(lines);
     for line in text.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {

@@ -243,7 +243,8 @@ pub struct CheckOptions {
 /// The corpus and its indexes; built once, shared.
 #[derive(Debug)]
 struct Index {
-    corpus: Vec<PopularName>,
+    /// The embedded corpus is borrowed (parsed once per process), another one owned.
+    corpus: Cow<'static, [PopularName]>,
     exact: FastMap<String, u32>,
     skeleton: FastMap<String, Vec<u32>>,
     squashed: FastMap<String, Vec<u32>>,
@@ -308,20 +309,29 @@ fn is_edit_target(p: &PopularName) -> bool {
 }
 
 impl Index {
-    fn build(corpus: Vec<PopularName>) -> Index {
-        let mut exact = FastMap::default();
-        let mut skeleton_map: FastMap<String, Vec<u32>> = FastMap::default();
-        let mut squashed: FastMap<String, Vec<u32>> = FastMap::default();
+    fn build(corpus: Cow<'static, [PopularName]>) -> Index {
+        // Sized up front: growing these maps was a tenth of a one-package scan's start-up.
+        let n = corpus.len();
+        let mut exact = FastMap::with_capacity_and_hasher(n, Default::default());
+        let mut skeleton_map: FastMap<String, Vec<u32>> =
+            FastMap::with_capacity_and_hasher(n, Default::default());
+        let mut squashed: FastMap<String, Vec<u32>> =
+            FastMap::with_capacity_and_hasher(n, Default::default());
         let mut words: FastMap<String, Vec<u32>> = FastMap::default();
         let mut py_cores: FastMap<String, Vec<u32>> = FastMap::default();
         for (i, p) in corpus.iter().enumerate() {
             let i = i as u32;
             exact.entry(p.name.clone()).or_insert(i);
-            skeleton_map
-                .entry(fold::skeleton(&p.name))
-                .or_default()
-                .push(i);
-            squashed.entry(squash(&p.name)).or_default().push(i);
+            let sq = squash(&p.name);
+            // A name without look-alike characters is its own skeleton once squashed (the
+            // shortcut `check_all` takes for queries; `skeleton` gives the same string).
+            let sk = if is_plain(&p.name) {
+                sq.clone()
+            } else {
+                fold::skeleton(&p.name)
+            };
+            skeleton_map.entry(sk).or_default().push(i);
+            squashed.entry(sq).or_default().push(i);
             if let Some(w) = sorted_words(&p.name) {
                 words.entry(w).or_default().push(i);
             }
@@ -352,6 +362,25 @@ impl Index {
     }
 }
 
+/// Whether a name has no look-alike characters (capitals, `0`, `1`, non-ASCII, `_`, `.`, and
+/// no `rn`, `vv`, `cl` once the `-` are gone): then its skeleton is its squashed form.
+fn is_plain(name: &str) -> bool {
+    let mut prev = 0u8;
+    for b in name.bytes() {
+        if b == b'-' {
+            continue;
+        }
+        if !(b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1')) {
+            return false;
+        }
+        if matches!((prev, b), (b'r', b'n') | (b'v', b'v') | (b'c', b'l')) {
+            return false;
+        }
+        prev = b;
+    }
+    true
+}
+
 /// Targets matched at edit distance 2: long (≥ 10 characters) and very popular (top 1,000).
 fn is_double_target(p: &PopularName) -> bool {
     p.name.len() >= MIN_DOUBLE_EDIT_TARGET_LEN && p.rank <= VERY_POPULAR_N
@@ -369,7 +398,7 @@ impl NameChecker {
     pub fn builtin(include_popular: bool) -> NameChecker {
         static INDEX: OnceLock<Arc<Index>> = OnceLock::new();
         let index = INDEX
-            .get_or_init(|| Arc::new(Index::build(corpus().to_vec())))
+            .get_or_init(|| Arc::new(Index::build(Cow::Borrowed(corpus()))))
             .clone();
         NameChecker {
             index,
@@ -380,7 +409,7 @@ impl NameChecker {
     /// A checker over another corpus (most popular first).
     pub fn new(corpus: Vec<PopularName>, options: CheckOptions) -> NameChecker {
         NameChecker {
-            index: Arc::new(Index::build(corpus)),
+            index: Arc::new(Index::build(Cow::Owned(corpus))),
             options,
         }
     }
@@ -451,9 +480,7 @@ impl NameChecker {
         }
         // Look-alike characters, on the spelling as found. Most names have no look-alike
         // characters at all, and then their skeleton is the squashed name.
-        let plain = original.bytes().all(|b| {
-            b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1') || b == b'-'
-        }) && !(n.contains("rn") || n.contains("vv") || n.contains("cl"));
+        let plain = is_plain(original);
         let sk: Cow<'_, str> = if plain {
             Cow::Borrowed(sq.as_ref())
         } else {
@@ -926,6 +953,39 @@ fn differing_part(original: &str, popular: &str) -> (String, String) {
         .iter()
         .collect();
     (from, to)
+}
+
+#[cfg(test)]
+mod plain_tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_have_their_squashed_form_as_skeleton() {
+        for n in [
+            "requests",
+            "python-dateutil",
+            "power-navigation",
+            "c-l",
+            "jellyfish",
+            "r-n",
+            "abc2",
+            "boto3",
+        ] {
+            if is_plain(n) {
+                assert_eq!(fold::skeleton(n), squash(n), "{n}");
+            }
+        }
+        assert!(!is_plain("power-navigation"), "r-n squashes to rn");
+        assert!(!is_plain("jeIlyfish"));
+        assert!(!is_plain("py0"));
+        assert!(is_plain("python-dateutil"));
+        // Every popular name: the shortcut and the full skeleton agree.
+        for p in corpus() {
+            if is_plain(&p.name) {
+                assert_eq!(fold::skeleton(&p.name), squash(&p.name), "{}", p.name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
