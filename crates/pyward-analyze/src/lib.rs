@@ -467,12 +467,16 @@ pub fn analyze_package_detailed(
     package: &Package,
     opts: &Options,
 ) -> (Vec<Finding>, Vec<Note>) {
+    use rayon::prelude::*;
     let mut notes = Vec::new();
     let mut findings = Vec::new();
     let mut rules = BTreeSet::new();
+    // The files within the byte budget, chosen in order from the tree's sizes, then analysed
+    // in parallel (a single big package, e.g. one wheel, would otherwise use one core) and
+    // merged in order, so the result does not depend on scheduling.
     let mut spent: u64 = 0;
+    let mut chosen: Vec<&String> = Vec::new();
     for path in package.files.iter().filter(|p| is_python_path(p)) {
-        let display = tree.display_path(path);
         if spent > opts.max_package_bytes {
             notes.push(Note::new(
                 &package.name,
@@ -484,23 +488,33 @@ pub fn analyze_package_detailed(
             ));
             break;
         }
-        let bytes = match tree.read(path, opts.max_file_bytes) {
-            Ok(b) => b,
-            Err(pyward_inventory::tree::ReadError::NotFound) => continue,
-            // Dropped while streaming an image because `worth_keeping` cleared it (or because
-            // the scan's analysis budget ran out, which the scan reports itself).
-            Err(pyward_inventory::tree::ReadError::NotKept) => continue,
-            Err(e) => {
-                notes.push(Note::new(
-                    &display,
-                    NoteKind::Skipped,
-                    format!("not analysed: {e}"),
-                ));
-                continue;
+        spent += tree
+            .entry(path)
+            .map_or(0, |e| e.size.min(opts.max_file_bytes));
+        chosen.push(path);
+    }
+    let per_file: Vec<(Option<FileAnalysis>, Vec<Note>)> = chosen
+        .par_iter()
+        .map(|path| {
+            let display = tree.display_path(path);
+            match tree.read(path, opts.max_file_bytes) {
+                Ok(bytes) => (Some(analyze_file(&display, &bytes, opts)), Vec::new()),
+                // Dropped while streaming an image because `worth_keeping` cleared it (or
+                // because the scan's analysis budget ran out, which the scan reports itself).
+                Err(
+                    pyward_inventory::tree::ReadError::NotFound
+                    | pyward_inventory::tree::ReadError::NotKept,
+                ) => (None, Vec::new()),
+                Err(e) => {
+                    let note = Note::new(&display, NoteKind::Skipped, format!("not analysed: {e}"));
+                    (None, vec![note])
+                }
             }
-        };
-        spent += bytes.len() as u64;
-        let fa = analyze_file(&display, &bytes, opts);
+        })
+        .collect();
+    for ((fa, read_notes), path) in per_file.into_iter().zip(&chosen) {
+        notes.extend(read_notes);
+        let Some(fa) = fa else { continue };
         notes.extend(fa.notes);
         rules.extend(fa.rules.iter().copied());
         let layer = tree.layer_of(path);
