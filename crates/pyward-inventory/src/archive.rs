@@ -205,7 +205,28 @@ pub fn open(
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = BufReader::new(file);
+    open_from(path, BufReader::new(file), kind, limits, warnings)
+}
+
+/// [`open`] for an archive already in memory (one found inside a scanned folder and read
+/// through that folder's tree); `path` names it in messages and in the tree's display paths.
+pub fn open_bytes(
+    path: &Path,
+    bytes: &[u8],
+    kind: ArchiveKind,
+    limits: &Limits,
+    warnings: &mut Vec<Warning>,
+) -> Result<MemTree, Error> {
+    open_from(path, io::Cursor::new(bytes), kind, limits, warnings)
+}
+
+fn open_from<R: BufRead + io::Seek>(
+    path: &Path,
+    mut reader: R,
+    kind: ArchiveKind,
+    limits: &Limits,
+    warnings: &mut Vec<Warning>,
+) -> Result<MemTree, Error> {
     let head = reader.fill_buf().map_err(|e| Error::io(path, e))?.to_vec();
     let mut c = Collector::new(path, limits);
     if head.starts_with(b"PK") {

@@ -215,8 +215,20 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
     let mut image_meta = None;
     let mut removed_tree = None;
     let mut archive_package = None;
+    // Package archives inside a scanned folder: their packages and display prefixes.
+    let mut mounted_packages = Vec::new();
+    let mut mounted_prefixes: Vec<String> = Vec::new();
     let tree: Box<dyn FileTree + Send> = match kind {
-        TargetKind::Directory => Box::new(DirTree::open(path, &mut warnings)?),
+        TargetKind::Directory => {
+            let dir = DirTree::open(path, &mut warnings)?;
+            let keep = Keeping {
+                extra: options.keep_extra.as_ref(),
+            };
+            let m = crate::mounted::mount_archives(dir, &options.limits, &keep, &mut warnings);
+            mounted_packages = m.packages;
+            mounted_prefixes = m.display_prefixes;
+            Box::new(m.tree)
+        }
         TargetKind::File => {
             check_known_file(path)?;
             Box::new(DirTree::single_file(path, &mut warnings)?)
@@ -274,6 +286,16 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
         if let Some(p) = archive_package {
             packages.insert(0, p);
         }
+    }
+    if !mounted_prefixes.is_empty() {
+        // As for an archive scanned alone: a wheel's own dist-info is the archive's package.
+        packages.retain(|p| {
+            !(p.source.is_installed()
+                && mounted_prefixes
+                    .iter()
+                    .any(|m| p.location.path.starts_with(m.as_str())))
+        });
+        packages.append(&mut mounted_packages);
     }
     packages.append(&mut declared.0);
 

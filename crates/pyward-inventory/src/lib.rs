@@ -10,6 +10,7 @@ pub mod dir;
 pub mod dockerfile;
 pub mod image;
 pub mod installed;
+pub mod mounted;
 pub mod tree;
 
 mod inventory;

@@ -267,6 +267,61 @@ fn wheel_and_sdist_are_scanned_before_install() {
 }
 
 #[test]
+fn package_archives_in_a_folder_are_opened_and_checked() {
+    // A wheelhouse as `pip download -d wh` leaves it, plus things that must not be opened or
+    // must not fail the scan: a generic zip, a corrupt wheel, a symlink to an outside file.
+    let dir = tempfile::tempdir().unwrap();
+    let wh = dir.path().join("wh");
+    std::fs::create_dir(&wh).unwrap();
+    let (jeilyfish, dateutil) = incident1_wheels();
+    let whl = jeilyfish.write_to(&wh).unwrap();
+    dateutil.write_sdist_to(&wh).unwrap();
+    std::fs::write(wh.join("backup.zip"), b"not a zip").unwrap();
+    std::fs::write(
+        wh.join("broken-1.0-py3-none-any.whl"),
+        b"PK\x03\x04 truncated",
+    )
+    .unwrap();
+    let outside = dir.path().join("outside-1.0-py3-none-any.whl");
+    std::fs::copy(&whl, &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, wh.join("linked-1.0-py3-none-any.whl")).unwrap();
+    let r = run(pyward().arg("scan").arg(&wh).args(["--format", "json"]));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let j = r.json();
+    let packages = j["packages"].as_array().unwrap();
+    let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(
+        names.contains(&"jeIlyfish"),
+        "exact spelling kept: {names:?}"
+    );
+    assert!(names.contains(&"python3-dateutil"), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|n| **n == "jeIlyfish").count(),
+        1,
+        "the wheel's own dist-info is not a second package: {names:?}"
+    );
+    assert!(
+        packages.iter().all(|p| p["source"]["type"] == "archive"),
+        "{packages:?}"
+    );
+    // Findings point into the archive, as the folder shows it.
+    let file_name = whl.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        r.stdout.contains(&format!("{file_name}!")),
+        "no finding names {file_name}!...: {}",
+        r.stdout
+    );
+    // The corrupt wheel is a warning; the symlinked one is not followed out of the folder.
+    assert!(
+        r.stdout.contains("broken-1.0-py3-none-any.whl"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("outside-1.0"), "{}", r.stdout);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+}
+
+#[test]
 fn corrupt_image_is_an_input_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("image.tar");

@@ -157,7 +157,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<u8> {
                 inv.target.name.clone(),
                 format!(
                     "static analysis covered only the first {} MiB of suspicious-looking Python \
-                     sources in this image; the rest was not analysed",
+                     sources in this image or in the package archives of this folder; the rest was \
+                     not analysed",
                     ANALYZE_BUDGET >> 20
                 ),
             ));
