@@ -12,7 +12,8 @@
 #               ~/.cache/pyward/guarddog-venv (installed there when missing; flagged = its risk
 #               score >= 5, its own default threshold, as scripts/bench-analyze.sh counts it);
 # and prints per package: flagged or not, the rules, seconds; then totals, the false-positive
-# rate of each tool and the mean time per package. Every project here is taken as benign.
+# rate of each tool and the mean time per package; then the same wheels as one folder scanned
+# by a single `pyward scan DIR` (a wheelhouse). Every project here is taken as benign.
 #
 # A benchmark, not a test: scripts/test.sh does not call it (it needs PyPI and minutes).
 # Usage: scripts/bench-corpus.sh [N] [--no-guarddog]
@@ -139,6 +140,32 @@ print()
 print(f"wheels scanned: {n} ({mb:.0f} MB of wheels)")
 print(f"pyward:   flagged {pfl}/{n} = FP rate {100*pfl/n:.1f} %, errors {perr}, "
       f"mean {pts/n:.3f} s per package (whole `pyward scan` process)")
+
+# The same wheels as one folder (a wheelhouse), scanned by one `pyward scan DIR` process:
+# hard links in a scratch folder next to the corpus (a symlink out of a scanned folder is
+# not followed, by design).
+import shutil, tempfile
+corpus_dir = os.path.dirname(wheels[norm(rows[0][0])])
+batch = tempfile.mkdtemp(prefix="corpus-batch-", dir=os.path.dirname(corpus_dir))
+try:
+    for r in rows:
+        w = wheels[norm(r[0])]
+        os.link(w, os.path.join(batch, os.path.basename(w)))
+    t = time.perf_counter()
+    p = subprocess.run([pyward, "scan", batch, "--no-progress", "--format", "json"],
+                       capture_output=True, text=True)
+    bt = time.perf_counter() - t
+    try:
+        d = json.loads(p.stdout)
+        flagged = {f.get("package", {}).get("name") for f in d.get("findings", [])
+                   if f.get("gate") == "heuristics" and f.get("action") in ("WARN", "STOP")}
+        npk = sum(1 for x in d.get("packages", []) if (x.get("source") or {}).get("type") == "archive")
+        print(f"pyward, one folder of the {n} wheels (`pyward scan DIR`): {bt:.2f} s, "
+              f"{bt/n:.3f} s per package, {npk} archive packages, flagged {len(flagged)}")
+    except Exception:
+        print(f"pyward folder scan: error exit {p.returncode}: {p.stderr.strip()[:200]}")
+finally:
+    shutil.rmtree(batch, ignore_errors=True)
 if use_gd:
     gfl = sum(1 for r in rows if r[5]); gerr = sum(1 for r in rows if r[5] is None)
     gts = sum(r[7] for r in rows)
