@@ -633,7 +633,7 @@ static long path_write_step(__u64 i, void *vctx)
 /* The path of an open file, built from its dentries and mounts (bpf_d_path is not allowed in
  * tracepoint programs), into str1. At most PATH_DEPTH components (deeper paths keep their
  * last components and set EF_STR1_TRUNC). Paths are as seen from the mount namespace root.
- * Needs bpf_loop (kernel 5.17+). */
+ * Needs bpf_loop (kernel 5.17+) and bpf_rdonly_cast (6.2+). */
 static __always_inline void read_file_path(struct event *e, struct file *f)
 {
 	__u32 zero = 0;

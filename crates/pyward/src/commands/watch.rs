@@ -225,8 +225,9 @@ const PHASE_ENFORCER: u8 = 2;
 const PHASE_TICK: u8 = 3;
 const PHASE_STOP: u8 = 4;
 
-/// A loop turn that makes no progress for this long is reported.
-const STALL_THRESHOLD: Duration = Duration::from_secs(2);
+/// A loop turn that makes no progress for this long is reported (longer than the 2 s a
+/// response action may wait for a killed or frozen process).
+const STALL_THRESHOLD: Duration = Duration::from_secs(3);
 
 /// Margin for events still in flight (ring buffer, reader thread, queue) when an idle loop
 /// closes capture windows by the clock.
