@@ -8,7 +8,8 @@
 //! mismatch is not used. Bounded: at most [`MAX_FDS_PER_PROC`] per process and [`MAX_FDS`]
 //! in all; beyond that new entries are not recorded.
 
-use std::collections::HashMap;
+// Keys are kernel-assigned pids (and fd numbers): a fast non-keyed hash is enough here.
+use rustc_hash::FxHashMap as HashMap;
 
 use pyward_rules::event::replay::ReplayFd;
 

@@ -7,7 +7,8 @@
 //! exited processes are kept (their children still name them as ancestors) until room
 //! is needed.
 
-use std::collections::HashMap;
+// Keys are kernel-assigned pids (and fd numbers): a fast non-keyed hash is enough here.
+use rustc_hash::FxHashMap as HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -183,7 +184,7 @@ impl ProcessTable {
     /// An empty table reading another procfs root (tests).
     pub fn with_proc_root(root: impl Into<PathBuf>) -> ProcessTable {
         ProcessTable {
-            procs: HashMap::new(),
+            procs: HashMap::default(),
             proc_root: root.into(),
         }
     }
