@@ -37,7 +37,9 @@ pub struct MountedTree {
     base: DirTree,
     /// Archive path in the tree (`/wh/x.whl`) → its members.
     mounts: HashMap<String, MemTree>,
-    entries: Vec<FileEntry>,
+    /// The folder's entries and the archives' members, sorted; `None` when nothing was
+    /// mounted (the folder's own list is used: a root filesystem's is not copied).
+    entries: Option<Vec<FileEntry>>,
 }
 
 /// The mounted folder and the packages its archives describe.
@@ -148,14 +150,17 @@ pub fn mount_archives(
             mounts.insert((*path).clone(), tree);
         }
     }
-    let mut entries = base.entries().to_vec();
-    for (path, tree) in &mounts {
-        entries.extend(tree.entries().iter().map(|e| FileEntry {
-            path: format!("{path}{MOUNT_MARK}{}", e.path),
-            ..e.clone()
-        }));
-    }
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let entries = (!mounts.is_empty()).then(|| {
+        let mut entries = base.entries().to_vec();
+        for (path, tree) in &mounts {
+            entries.extend(tree.entries().iter().map(|e| FileEntry {
+                path: format!("{path}{MOUNT_MARK}{}", e.path),
+                ..e.clone()
+            }));
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        entries
+    });
     Mounted {
         tree: MountedTree {
             base,
@@ -236,7 +241,7 @@ impl FileTree for MountedTree {
     }
 
     fn entries(&self) -> &[FileEntry] {
-        &self.entries
+        self.entries.as_deref().unwrap_or(self.base.entries())
     }
 
     fn read(&self, path: &str, limit: u64) -> Result<Arc<[u8]>, ReadError> {
