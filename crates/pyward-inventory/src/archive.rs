@@ -8,7 +8,7 @@
 
 use crate::installed::metadata::parse_core_metadata;
 use crate::installed::METADATA_LIMIT;
-use crate::tree::{clean_path, EntryKind, FileEntry, FileTree, Limits, MemTree};
+use crate::tree::{clean_path, EntryKind, FileEntry, FileTree, Keep, Limits, MemTree};
 use flate2::bufread::MultiGzDecoder;
 use pyward_core::{ArchiveKind, Error, Location, Package, PackageSource, Warning};
 use std::cell::Cell;
@@ -64,10 +64,13 @@ struct Collector<'a> {
     contents: HashMap<String, Arc<[u8]>>,
     total: u64,
     count: u64,
+    /// Which member contents to keep; `None`: all (an archive scanned alone is small and
+    /// every file of its package matters).
+    keep: Option<&'a dyn Keep>,
 }
 
 impl<'a> Collector<'a> {
-    fn new(path: &Path, limits: &'a Limits) -> Self {
+    fn new(path: &Path, limits: &'a Limits, keep: Option<&'a dyn Keep>) -> Self {
         Collector {
             display: path.display().to_string(),
             limits,
@@ -75,6 +78,7 @@ impl<'a> Collector<'a> {
             contents: HashMap::new(),
             total: 0,
             count: 0,
+            keep,
         }
     }
 
@@ -164,7 +168,14 @@ impl<'a> Collector<'a> {
             }
         }
         if size <= cap {
-            self.contents.insert(path.to_string(), Arc::from(buf));
+            // Every member is decompressed (the bomb limits are judged on it), but only the
+            // contents asked for stay in memory.
+            if self
+                .keep
+                .is_none_or(|k| k.wants(path, size) && k.retain(path, &buf))
+            {
+                self.contents.insert(path.to_string(), Arc::from(buf));
+            }
         } else {
             warnings.push(Warning::new(
                 &self.display,
@@ -205,19 +216,29 @@ pub fn open(
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    open_from(path, BufReader::new(file), kind, limits, warnings)
+    open_from(path, BufReader::new(file), kind, limits, None, warnings)
 }
 
 /// [`open`] for an archive already in memory (one found inside a scanned folder and read
 /// through that folder's tree); `path` names it in messages and in the tree's display paths.
+/// Only the member contents `keep` asks for are kept (every member is still decompressed and
+/// judged by the limits).
 pub fn open_bytes(
     path: &Path,
     bytes: &[u8],
     kind: ArchiveKind,
     limits: &Limits,
+    keep: &dyn Keep,
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
-    open_from(path, io::Cursor::new(bytes), kind, limits, warnings)
+    open_from(
+        path,
+        io::Cursor::new(bytes),
+        kind,
+        limits,
+        Some(keep),
+        warnings,
+    )
 }
 
 fn open_from<R: BufRead + io::Seek>(
@@ -225,10 +246,11 @@ fn open_from<R: BufRead + io::Seek>(
     mut reader: R,
     kind: ArchiveKind,
     limits: &Limits,
+    keep: Option<&dyn Keep>,
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
     let head = reader.fill_buf().map_err(|e| Error::io(path, e))?.to_vec();
-    let mut c = Collector::new(path, limits);
+    let mut c = Collector::new(path, limits, keep);
     if head.starts_with(b"PK") {
         read_zip(reader, &mut c, warnings)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {

@@ -192,7 +192,10 @@ fn open_one(
             return (None, None);
         }
     };
-    let mut tree = match archive::open_bytes(Path::new(shown), &bytes, kind, limits, warnings) {
+    // Only what the catalogers and the scan want is kept (as while streaming an image):
+    // metadata and manifests, then Python sources within the scan's byte budgets.
+    let mut tree = match archive::open_bytes(Path::new(shown), &bytes, kind, limits, keep, warnings)
+    {
         Ok(t) => t,
         Err(e) => {
             warnings.push(Warning::new(shown, format!("package archive skipped: {e}")));
@@ -201,11 +204,6 @@ fn open_one(
     };
     drop(bytes);
     tree.display_prefix = format!("{shown}{MOUNT_MARK}");
-    // As while streaming an image: what the catalogers and the scan want by name and size,
-    // then by content (within the scan's byte budgets).
-    tree.retain_contents(|p, content| {
-        keep.wants(p, content.len() as u64) && keep.retain(p, content)
-    });
     let package = archive::describe(&tree, kind, warnings).map(|mut p| {
         let prefix = format!("{path}{MOUNT_MARK}");
         for f in &mut p.files {

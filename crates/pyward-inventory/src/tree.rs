@@ -261,13 +261,6 @@ impl MemTree {
     }
 }
 
-impl MemTree {
-    /// Drop the kept contents `keep(path, content)` refuses (the entries stay: names, sizes).
-    pub fn retain_contents(&mut self, keep: impl Fn(&str, &[u8]) -> bool) {
-        self.contents.retain(|path, content| keep(path, content));
-    }
-}
-
 impl FileTree for MemTree {
     fn name(&self) -> &str {
         &self.name
