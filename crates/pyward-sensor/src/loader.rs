@@ -366,6 +366,7 @@ fn run_thread(
             read: 0,
             capacity: opts.queue.unwrap_or(DEFAULT_QUEUE).max(1),
             stop: stop.clone(),
+            backpressure: BACKPRESSURE_WAIT,
             heartbeat: heartbeat.clone(),
         }));
         let cb_batcher = batcher.clone();
@@ -438,6 +439,8 @@ struct Batcher {
     read: u64,
     /// Set when the sensor stops: a full queue is then not waited on.
     stop: Arc<AtomicBool>,
+    /// Longest wait for room in a full queue ([`BACKPRESSURE_WAIT`]).
+    backpressure: Duration,
     /// Beaten per batch handed over: one ring-buffer read lasts as long as records keep
     /// coming, and that is progress, not a stall.
     heartbeat: Arc<crate::stall::Heartbeat>,
@@ -460,7 +463,7 @@ impl Batcher {
         };
         let mut room = room_now(&self.counters);
         if self.batch.len() > room {
-            let deadline = std::time::Instant::now() + BACKPRESSURE_WAIT;
+            let deadline = std::time::Instant::now() + self.backpressure;
             while self.batch.len() > room
                 && std::time::Instant::now() < deadline
                 && !self.stop.load(Ordering::Relaxed)
@@ -555,6 +558,7 @@ mod tests {
             capacity,
             read: 0,
             stop: Arc::new(AtomicBool::new(false)),
+            backpressure: BACKPRESSURE_WAIT,
             heartbeat: crate::stall::Heartbeat::new(),
         };
         (b, rx)
@@ -572,6 +576,8 @@ mod tests {
     #[test]
     fn a_full_queue_is_waited_on_while_the_consumer_catches_up() {
         let (mut b, rx) = batcher(4);
+        // Generous, so a slow test machine cannot make the consumer miss it.
+        b.backpressure = Duration::from_secs(10);
         b.batch = events(4);
         assert!(b.flush());
         let counters = b.counters.clone();
@@ -591,7 +597,7 @@ mod tests {
         let t = std::time::Instant::now();
         b.batch = events(5);
         assert!(b.flush());
-        assert!(t.elapsed() < BACKPRESSURE_WAIT / 2);
+        assert!(t.elapsed() < Duration::from_secs(5), "not the 10 s wait");
         assert_eq!(b.counters.queue_drops.load(Ordering::Relaxed), 4);
     }
 
