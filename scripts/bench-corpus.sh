@@ -90,17 +90,27 @@ for f in os.listdir(corpus):
 def norm(n):
     return re.sub(r"[-_.]+", "-", n).lower()
 
-def run_pyward(w):
+def pyward_scan(target):
+    """`pyward scan TARGET --format json`: (report or None, error text, seconds)."""
     t = time.perf_counter()
-    p = subprocess.run([pyward, "scan", w, "--no-progress", "--format", "json"],
+    p = subprocess.run([pyward, "scan", target, "--no-progress", "--format", "json"],
                        capture_output=True, text=True)
     dt = time.perf_counter() - t
     try:
-        r = json.loads(p.stdout)
+        return json.loads(p.stdout), "", dt
     except Exception:
-        return None, [f"error exit {p.returncode}: {p.stderr.strip()[:200]}"], dt
-    rules = sorted({f["rule_id"] for f in r.get("findings", [])
-                    if f.get("gate") == "heuristics" and f.get("action") in ("WARN", "STOP")})
+        return None, f"error exit {p.returncode}: {p.stderr.strip()[:200]}", dt
+
+def heuristic_flags(report):
+    """The heuristics findings the default policy decides WARN or STOP."""
+    return [f for f in report.get("findings", [])
+            if f.get("gate") == "heuristics" and f.get("action") in ("WARN", "STOP")]
+
+def run_pyward(w):
+    r, err, dt = pyward_scan(w)
+    if r is None:
+        return None, [err], dt
+    rules = sorted({f["rule_id"] for f in heuristic_flags(r)})
     return bool(rules), rules, dt
 
 def run_guarddog(w):
@@ -151,19 +161,14 @@ try:
     for r in rows:
         w = wheels[norm(r[0])]
         os.link(w, os.path.join(batch, os.path.basename(w)))
-    t = time.perf_counter()
-    p = subprocess.run([pyward, "scan", batch, "--no-progress", "--format", "json"],
-                       capture_output=True, text=True)
-    bt = time.perf_counter() - t
-    try:
-        d = json.loads(p.stdout)
-        flagged = {f.get("package", {}).get("name") for f in d.get("findings", [])
-                   if f.get("gate") == "heuristics" and f.get("action") in ("WARN", "STOP")}
+    d, err, bt = pyward_scan(batch)
+    if d is None:
+        print(f"pyward folder scan: {err}")
+    else:
+        flagged = {(f.get("package") or {}).get("name") for f in heuristic_flags(d)}
         npk = sum(1 for x in d.get("packages", []) if (x.get("source") or {}).get("type") == "archive")
         print(f"pyward, one folder of the {n} wheels (`pyward scan DIR`): {bt:.2f} s, "
               f"{bt/n:.3f} s per package, {npk} archive packages, flagged {len(flagged)}")
-    except Exception:
-        print(f"pyward folder scan: error exit {p.returncode}: {p.stderr.strip()[:200]}")
 finally:
     shutil.rmtree(batch, ignore_errors=True)
 if use_gd:

@@ -33,19 +33,27 @@ const MAX_LINK: u64 = 4096;
 /// The archive kind of a file, from its name (`.whl`, `.tar.gz`/`.tgz`/`.tar.bz2`/`.zip` sdist,
 /// `.egg`), or `None` when it is not a package archive.
 pub fn archive_kind(path: &Path) -> Option<ArchiveKind> {
-    let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
-    if name.ends_with(".whl") {
-        Some(ArchiveKind::Wheel)
-    } else if name.ends_with(".egg") {
-        Some(ArchiveKind::Egg)
-    } else if [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".zip"]
+    archive_name_parts(&path.file_name()?.to_string_lossy()).map(|(_, kind)| kind)
+}
+
+/// A file name's archive kind and the name without its archive suffix (`six-1.0.tar.gz` →
+/// `six-1.0`, sdist), by suffix, case-insensitively.
+pub fn archive_name_parts(name: &str) -> Option<(&str, ArchiveKind)> {
+    const SUFFIXES: [(&str, ArchiveKind); 7] = [
+        (".whl", ArchiveKind::Wheel),
+        (".egg", ArchiveKind::Egg),
+        (".tar.gz", ArchiveKind::Sdist),
+        (".tgz", ArchiveKind::Sdist),
+        (".tar.bz2", ArchiveKind::Sdist),
+        (".tbz2", ArchiveKind::Sdist),
+        (".zip", ArchiveKind::Sdist),
+    ];
+    let lower = name.to_ascii_lowercase();
+    SUFFIXES
         .iter()
-        .any(|s| name.ends_with(s))
-    {
-        Some(ArchiveKind::Sdist)
-    } else {
-        None
-    }
+        .find(|(suffix, _)| lower.ends_with(suffix))
+        // The suffix is ASCII, so the cut is on a character boundary of `name` too.
+        .map(|(suffix, kind)| (&name[..name.len() - suffix.len()], *kind))
 }
 
 /// What a member's compression ratio is judged on: its own compressed size (zip), or the whole

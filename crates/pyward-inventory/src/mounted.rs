@@ -56,13 +56,7 @@ pub struct Mounted {
 /// `name-1.0.tar.gz` / `.zip` / `.tgz`, egg `name-1.0-py3.9.egg`): a generic `backup.zip` or
 /// `data.tar.gz` in a project is not opened.
 pub fn is_package_archive_name(name: &str) -> Option<ArchiveKind> {
-    let kind = archive::archive_kind(Path::new(name))?;
-    let lower = name.to_ascii_lowercase();
-    let stem = [
-        ".whl", ".egg", ".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tbz2",
-    ]
-    .iter()
-    .find_map(|s| lower.strip_suffix(s))?;
+    let (stem, kind) = archive::archive_name_parts(name)?;
     let parts: Vec<&str> = stem.split('-').collect();
     let versioned = |i: usize| {
         parts
