@@ -605,18 +605,9 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
-        session.beat(PHASE_ENFORCER);
-        session.drain_enforcer(enforcer.as_ref());
-        session.beat(PHASE_NEXT);
-        match src.next(Duration::from_millis(100)) {
-            Next::Event(ev, _) => {
-                session.beat(PHASE_HANDLE);
-                session.handle(&ev)?
-            }
-            Next::Timeout => session.tick(None),
-            Next::Closed => break,
+        if session.turn(&mut src, enforcer.as_ref(), Duration::from_millis(100))? == Turn::Closed {
+            break;
         }
-        session.check_loss(&src);
     }
     session.beat(PHASE_STOP);
     let stats = src.stop();
@@ -727,7 +718,46 @@ fn start_enforcer(
     Ok(enforcer)
 }
 
+/// What one turn of the event loop did.
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    /// Handled an event.
+    Event,
+    /// No event within the timeout (periodic work done).
+    Idle,
+    /// The sensor stopped.
+    Closed,
+}
+
 impl Session {
+    /// One turn of the event loop, shared by `watch` and `run`: enforcement records, then
+    /// the next event (or the periodic work when none comes), then the loss check; each
+    /// phase beats the stall watch.
+    fn turn(
+        &mut self,
+        src: &mut LiveSource,
+        enforcer: Option<&pyward_enforce::Enforcer>,
+        timeout: Duration,
+    ) -> anyhow::Result<Turn> {
+        self.beat(PHASE_ENFORCER);
+        self.drain_enforcer(enforcer);
+        self.beat(PHASE_NEXT);
+        let turn = match src.next(timeout) {
+            Next::Event(ev, _) => {
+                self.beat(PHASE_HANDLE);
+                self.handle(&ev)?;
+                Turn::Event
+            }
+            Next::Timeout => {
+                self.tick(None);
+                Turn::Idle
+            }
+            Next::Closed => return Ok(Turn::Closed),
+        };
+        self.check_loss(src);
+        Ok(turn)
+    }
+
     /// Turn enforcement records (denials, kills) into alerts.
     fn drain_enforcer(&mut self, enforcer: Option<&pyward_enforce::Enforcer>) {
         let Some(e) = enforcer else { return };
@@ -833,16 +863,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 break;
             }
         }
-        session.beat(PHASE_ENFORCER);
-        session.drain_enforcer(enforcer.as_ref());
-        session.beat(PHASE_NEXT);
-        match src.next(Duration::from_millis(50)) {
-            Next::Event(ev, _) => {
-                session.beat(PHASE_HANDLE);
-                session.handle(&ev)?
-            }
-            Next::Timeout => {
-                session.tick(None);
+        match session.turn(&mut src, enforcer.as_ref(), Duration::from_millis(50))? {
+            Turn::Event => {}
+            Turn::Idle => {
                 // Quiet after the root's own exit event (or, should that event be lost,
                 // after a longer wait): nothing of the tree is still in flight.
                 let quiet_after = if src.root_exit_seen() {
@@ -854,9 +877,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                     break;
                 }
             }
-            Next::Closed => break,
+            Turn::Closed => break,
         }
-        session.check_loss(&src);
     }
     let status = match exited {
         Some((s, _, _)) => s,
