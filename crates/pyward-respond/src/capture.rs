@@ -3,7 +3,10 @@
 //! `pyward rules replay` reads.
 //!
 //! Feed every event to [`Capturer::record`] *before* evaluating rules on it, so the event
-//! that triggers a capture is in it. Time is the events' own time (ns since the epoch);
+//! that triggers a capture is in it. The ring keeps the events themselves (their process
+//! records are shared with the sensor): nothing is serialised unless a capture is open, and
+//! a capture file writes each process once ([`ReplayWriter`]), so a deep process tree does
+//! not repeat its whole ancestry on every line. Time is the events' own time (ns since the epoch);
 //! [`Capturer::tick`] takes the current time from the caller, so the window closes even
 //! when no more events come (and tests drive it with a manual clock).
 //!
@@ -23,7 +26,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pyward_rules::{Event, ReplayEvent};
+use std::sync::Arc;
+
+use pyward_rules::event::replay::{ArgValue, ReplayProcess};
+use pyward_rules::{Event, ReplayEvent, ReplayWriter};
 
 /// Capture settings; [`CaptureConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
@@ -32,7 +38,8 @@ pub struct CaptureConfig {
     pub dir: PathBuf,
     /// Most events kept in the ring.
     pub ring_max_events: usize,
-    /// Most bytes (serialised events) kept in the ring.
+    /// Most bytes kept in the ring (an estimate of the events' own data; a process record
+    /// is counted with the first of consecutive events that share it).
     pub ring_max_bytes: usize,
     /// Oldest event kept, relative to the newest one seen.
     pub ring_max_age: Duration,
@@ -139,11 +146,20 @@ pub struct CaptureStats {
     pub written: u64,
     /// Events that could not be serialised.
     pub unserialisable: u64,
+    /// Events of a capture window not written because the file reached its size limit.
+    pub truncated: u64,
 }
 
 struct Open {
     path: PathBuf,
     out: BufWriter<File>,
+    /// Numbers the processes of this file.
+    writer: ReplayWriter,
+    /// The lines of one event, before they go to the file.
+    line: Vec<u8>,
+    /// The size limit was reached: nothing more is written (later lines could refer to
+    /// process definitions that were not).
+    full: bool,
     start_ns: u64,
     end_ns: u64,
     hard_end_ns: u64,
@@ -158,11 +174,20 @@ struct Open {
 pub struct Capturer {
     cfg: CaptureConfig,
     dir: OwnedFd,
-    ring: VecDeque<(u64, String)>,
+    ring: VecDeque<Ringed>,
     ring_bytes: usize,
+    /// The process record of the newest event in the ring (not counted again).
+    last_proc: Option<Arc<ReplayProcess>>,
     newest_ns: u64,
     open: Option<Open>,
     stats: CaptureStats,
+}
+
+/// An event in the ring, with its time and its share of the ring's byte budget.
+struct Ringed {
+    t: u64,
+    bytes: usize,
+    ev: Arc<ReplayEvent>,
 }
 
 fn dur_ns(d: Duration) -> u64 {
@@ -203,6 +228,7 @@ impl Capturer {
             dir,
             ring: VecDeque::new(),
             ring_bytes: 0,
+            last_proc: None,
             newest_ns: 0,
             open: None,
             stats: CaptureStats::default(),
@@ -225,37 +251,37 @@ impl Capturer {
 
     /// Keep `ev` in the ring and append it to the open capture if it falls in its window.
     /// Returns the capture closed because this event is past its end, if any.
-    pub fn record(&mut self, ev: &ReplayEvent) -> Option<CaptureInfo> {
+    pub fn record(&mut self, ev: &Arc<ReplayEvent>) -> Option<CaptureInfo> {
         let t = ev.time_ns();
-        match serde_json::to_string(ev) {
-            Ok(line) => self.record_line(t, line),
-            Err(_) => {
-                self.stats.unserialisable += 1;
-                None
-            }
-        }
-    }
-
-    fn record_line(&mut self, t: u64, line: String) -> Option<CaptureInfo> {
         let closed = match &self.open {
             Some(o) if t > o.end_ns => self.close(),
             _ => None,
         };
         if let Some(o) = &mut self.open {
             if t >= o.start_ns {
-                write_event(o, &line, self.cfg.max_file_bytes, &mut self.stats);
+                write_event(o, ev, self.cfg.max_file_bytes, &mut self.stats);
             }
         }
         self.newest_ns = self.newest_ns.max(t);
-        self.ring_bytes += line.len();
-        self.ring.push_back((t, line));
+        let shared = self
+            .last_proc
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(p, &ev.proc));
+        let bytes = approx_bytes(ev, !shared);
+        self.last_proc = Some(Arc::clone(&ev.proc));
+        self.ring_bytes += bytes;
+        self.ring.push_back(Ringed {
+            t,
+            bytes,
+            ev: Arc::clone(ev),
+        });
         let min_t = self.newest_ns.saturating_sub(dur_ns(self.cfg.ring_max_age));
-        while let Some((ft, fl)) = self.ring.front() {
+        while let Some(front) = self.ring.front() {
             if self.ring.len() > self.cfg.ring_max_events
                 || self.ring_bytes > self.cfg.ring_max_bytes
-                || *ft < min_t
+                || front.t < min_t
             {
-                self.ring_bytes -= fl.len();
+                self.ring_bytes -= front.bytes;
                 self.ring.pop_front();
                 self.stats.evicted += 1;
             } else {
@@ -293,6 +319,9 @@ impl Capturer {
         let mut o = Open {
             path: path.clone(),
             out: BufWriter::new(file),
+            writer: ReplayWriter::new(),
+            line: Vec::new(),
+            full: false,
             start_ns: start,
             end_ns: end,
             hard_end_ns: start.saturating_add(dur_ns(self.cfg.max_duration)).max(end),
@@ -303,9 +332,9 @@ impl Capturer {
             error: None,
         };
         let mut backfilled = 0;
-        for (t, line) in &self.ring {
-            if *t >= start && *t <= end {
-                write_event(&mut o, line, self.cfg.max_file_bytes, &mut self.stats);
+        for r in &self.ring {
+            if r.t >= start && r.t <= end {
+                write_event(&mut o, &r.ev, self.cfg.max_file_bytes, &mut self.stats);
                 backfilled += 1;
             }
         }
@@ -391,20 +420,30 @@ impl Capturer {
     }
 }
 
-fn write_event(o: &mut Open, line: &str, max: u64, stats: &mut CaptureStats) {
+fn write_event(o: &mut Open, ev: &ReplayEvent, max: u64, stats: &mut CaptureStats) {
     if o.error.is_some() {
         return;
     }
-    let n = line.len() as u64 + 1;
-    if o.bytes + n > max {
+    if o.full {
         o.truncated += 1;
+        stats.truncated += 1;
         return;
     }
-    let r = o
-        .out
-        .write_all(line.as_bytes())
-        .and_then(|()| o.out.write_all(b"\n"));
-    match r {
+    o.line.clear();
+    if o.writer.encode(ev, &mut o.line).is_err() {
+        // The writer's table may now name processes that are not in the file: stop here.
+        stats.unserialisable += 1;
+        o.full = true;
+        return;
+    }
+    let n = o.line.len() as u64;
+    if o.bytes + n > max {
+        o.full = true;
+        o.truncated += 1;
+        stats.truncated += 1;
+        return;
+    }
+    match o.out.write_all(&o.line) {
         Ok(()) => {
             o.bytes += n;
             o.events += 1;
@@ -412,6 +451,58 @@ fn write_event(o: &mut Open, line: &str, max: u64, stats: &mut CaptureStats) {
         }
         Err(e) => o.error = Some(e.to_string()),
     }
+}
+
+/// The ring's estimate of what `ev` holds on its own: its fields, and its process record
+/// when `with_proc` (ancestors are shared with the events of their own processes).
+fn approx_bytes(ev: &ReplayEvent, with_proc: bool) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let mut n = std::mem::size_of::<ReplayEvent>() + ev.event_type.len();
+    n += ev
+        .args
+        .iter()
+        .map(|(k, v)| {
+            k.len()
+                + 32
+                + match v {
+                    ArgValue::Str(s) => s.len(),
+                    _ => 0,
+                }
+        })
+        .sum::<usize>();
+    if let Some(fd) = &ev.fd {
+        n += std::mem::size_of_val(fd)
+            + opt(&fd.name)
+            + opt(&fd.path)
+            + opt(&fd.nameraw)
+            + opt(&fd.directory)
+            + opt(&fd.filename);
+    }
+    n += opt(&ev.buffer) + opt(&ev.buffer_hex) + ev.ancestors.len() * 8;
+    if let Some(c) = &ev.container {
+        n += 256
+            + c.labels
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 48)
+                .sum::<usize>()
+            + c.mounts.len() * 128;
+    }
+    if with_proc {
+        let p = &*ev.proc;
+        n += std::mem::size_of::<ReplayProcess>()
+            + opt(&p.name)
+            + opt(&p.exe)
+            + opt(&p.exepath)
+            + opt(&p.cmdline)
+            + opt(&p.cwd)
+            + p.args
+                .as_ref()
+                .map_or(0, |a| a.iter().map(|s| s.len() + 24).sum())
+            + p.env
+                .as_ref()
+                .map_or(0, |e| e.iter().map(|(k, v)| k.len() + v.len() + 48).sum());
+    }
+    n
 }
 
 /// `20260730T135331.726060287Z`.

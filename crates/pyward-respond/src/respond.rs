@@ -6,7 +6,7 @@
 //! use pyward_respond::policy::{RuntimePolicies, Scope};
 //! use pyward_respond::capture::{CaptureConfig, Capturer};
 //! use pyward_respond::{AlertFormat, SinkSet, WriterSink};
-//! # fn events() -> Vec<(pyward_rules::ReplayEvent, Vec<pyward_rules::Alert>)> { vec![] }
+//! # fn events() -> Vec<(std::sync::Arc<pyward_rules::ReplayEvent>, Vec<pyward_rules::Alert>)> { vec![] }
 //! let mut sinks = SinkSet::new().with_rate_limit(Duration::from_secs(10));
 //! sinks.add(Box::new(WriterSink::stderr(AlertFormat::Text))).unwrap();
 //! let policies = RuntimePolicies::from_yaml_file("policies/runtime-incident1.yaml".as_ref()).unwrap();
@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyward_rules::{Alert, Priority, ReplayEvent};
@@ -400,8 +401,14 @@ impl Responder {
         self.last_sink_error.take()
     }
 
+    /// Whether a capture directory is configured (only then does [`Responder::observe`]
+    /// need the events).
+    pub fn captures(&self) -> bool {
+        self.capture.is_some()
+    }
+
     /// Feed one event (before evaluating rules on it). Returns a capture closed by it.
-    pub fn observe(&mut self, ev: &ReplayEvent) -> Option<CaptureInfo> {
+    pub fn observe(&mut self, ev: &Arc<ReplayEvent>) -> Option<CaptureInfo> {
         let closed = self.capture.as_mut()?.record(ev);
         if let Some(c) = &closed {
             self.report_capture(c);

@@ -2,29 +2,32 @@
 //! reader of pyward-rules.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pyward_respond::capture::{CaptureConfig, CaptureStart, Capturer};
-use pyward_rules::{Event, ReplayEvent};
+use pyward_rules::event::replay::ReplayProcess;
+use pyward_rules::{Event, ReplayEvent, ReplayReader};
 
 const SEC: u64 = 1_000_000_000;
 const T0: u64 = 1_785_419_600 * SEC;
 
-fn event(t: u64, pid: u64) -> ReplayEvent {
-    ReplayEvent::parse_line(&format!(
+fn event(t: u64, pid: u64) -> Arc<ReplayEvent> {
+    Arc::new(ReplayEvent::parse_line(&format!(
         r#"{{"time":{t},"type":"openat","res":3,"proc":{{"pid":{pid},"name":"python3","args":["x.py"]}},
             "fd":{{"num":3,"type":"file","name":"/home/alice/.ssh/id_rsa"}},
             "args":[["fd",3],["name","/home/alice/.ssh/id_rsa"],["flags","O_RDONLY"]]}}"#
     ).replace('\n', ""))
-    .unwrap()
+    .unwrap())
 }
 
 /// Parse a capture file with the replay reader; times in seconds after T0.
 fn reread(path: &Path) -> Vec<u64> {
     let text = std::fs::read_to_string(path).unwrap();
+    let mut reader = ReplayReader::new();
     text.lines()
-        .map(|l| {
-            let ev = ReplayEvent::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+        .filter_map(|l| reader.parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .map(|ev| {
             assert_eq!(ev.event_type_name(), "openat");
             assert_eq!(
                 ev.fd.as_ref().unwrap().name.as_deref(),
@@ -235,4 +238,68 @@ fn capture_file_size_limit() {
         "{info:?}"
     );
     assert_eq!(reread(&info.path).len() as u64, info.events);
+}
+
+/// A busy process under a deep ancestry with long command lines (a CI runner, a shell
+/// pipeline): written in full, each line would repeat ~60 KB of ancestors and the file would
+/// hit its size limit after ~4,000 events. Each process is written once instead.
+#[test]
+fn deep_ancestry_is_written_once_per_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Capturer::new(CaptureConfig::new(dir.path())).unwrap();
+    let ancestors: Vec<Arc<ReplayProcess>> = (0..15u64)
+        .map(|i| {
+            let mut p: ReplayProcess = serde_json::from_value(serde_json::json!({
+                "pid": 100 + i, "name": "bash", "args": ["-c", "x".repeat(4000)]
+            }))
+            .unwrap();
+            p.finish();
+            Arc::new(p)
+        })
+        .collect();
+    let n = 6000;
+    let first = event(T0, 7);
+    let shared_proc = Arc::clone(&first.proc);
+    let evs: Vec<Arc<ReplayEvent>> = (0..n)
+        .map(|i| {
+            let mut ev = (*event(T0 + i * 1000, 7)).clone();
+            ev.proc = Arc::clone(&shared_proc);
+            ev.ancestors = ancestors.clone();
+            Arc::new(ev)
+        })
+        .collect();
+    for ev in &evs[..n as usize / 2] {
+        c.record(ev);
+    }
+    c.trigger(
+        "Deep",
+        T0 + SEC / 1000,
+        Duration::from_secs(5),
+        Duration::from_secs(15),
+    )
+    .unwrap();
+    for ev in &evs[n as usize / 2..] {
+        c.record(ev);
+    }
+    assert!(
+        c.stats().ring_bytes < 16 << 20,
+        "the ring counts shared records once: {:?}",
+        c.stats()
+    );
+    let info = c.close().unwrap();
+    assert_eq!((info.events, info.truncated), (n, 0), "{info:?}");
+    let size = std::fs::metadata(&info.path).unwrap().len();
+    assert!(size < 4 << 20, "{size} bytes");
+    let mut reader = ReplayReader::new();
+    let back: Vec<ReplayEvent> = std::fs::read_to_string(&info.path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| reader.parse_line(l).unwrap())
+        .collect();
+    assert_eq!(back.len() as u64, n);
+    assert_eq!(back[n as usize - 1].ancestors.len(), 15);
+    assert_eq!(
+        back[n as usize - 1].ancestors[14].args.as_ref().unwrap()[1].len(),
+        4000
+    );
 }

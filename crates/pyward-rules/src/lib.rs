@@ -50,6 +50,7 @@ pub mod yaml;
 pub use diag::{Diagnostic, Severity};
 pub use engine::{Engine, EngineError, EngineOptions, Match, RuleMatching};
 pub use event::replay::{ReplayError, ReplayEvent};
+pub use event::stream::{ReplayReader, ReplayWriter};
 pub use event::{Event, EventType, Value};
 pub use loader::{
     ListInfo, LoadOptions, MacroInfo, RuleInfo, Ruleset, RulesetBuilder, ENGINE_VERSION,

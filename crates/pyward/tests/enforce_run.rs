@@ -156,6 +156,11 @@ fn ransomware_simulation_is_stopped_within_three_files_with_a_capture() {
     let lines = std::fs::read_to_string(&capture).unwrap();
     assert!(lines.lines().count() > 10, "capture too small: {lines}");
     assert!(
+        !String::from_utf8_lossy(&o.stderr).contains("size limit"),
+        "the whole window is in the capture; {}",
+        text(&o)
+    );
+    assert!(
         lines.contains("notebook-000.txt"),
         "the first encrypted file is in the capture; capture ({} events): first {:.300}, last {:.300}; {}",
         lines.lines().count(),

@@ -237,8 +237,23 @@ impl Scenario {
             !stderr.contains("LOST"),
             "events were lost; the test cannot judge: {stderr}"
         );
-        (o, json_lines(&alerts), json_lines(&record))
+        (o, json_lines(&alerts), recorded_events(&record))
     }
+}
+
+/// The recording's events, process references resolved (as `pyward rules replay` reads it).
+fn recorded_events(path: &Path) -> Vec<Value> {
+    let mut reader = pyward_rules::ReplayReader::new();
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            reader
+                .parse_line(l)
+                .unwrap_or_else(|e| panic!("bad recorded line {l:?}: {e}"))
+        })
+        .map(|ev| serde_json::to_value(&ev).unwrap())
+        .collect()
 }
 
 fn json_lines(path: &Path) -> Vec<Value> {

@@ -12,6 +12,7 @@
 //! an unknown field is false (except `exists`, which is what it tests).
 
 pub mod replay;
+pub mod stream;
 mod types_table;
 
 use std::net::IpAddr;

@@ -60,47 +60,75 @@ impl ArgValue {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayProcess {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ppid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpid: Option<u64>,
     /// `proc.name` (comm).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `proc.exe` (argv\[0\]).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
     /// `proc.exepath`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exepath: Option<String>,
     /// Arguments without argv\[0\]; `proc.args` is them joined by spaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
     /// `proc.cmdline`; computed as `name args...` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cmdline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tty: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<u64>,
     /// `proc.sname`: session leader's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vpgid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_vpgid_leader: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exe_writable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exe_upper_layer: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_exe_from_memfd: Option<bool>,
     /// ns since epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_ino_ctime: Option<u64>,
     /// ns since epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_ino_mtime: Option<u64>,
     /// `proc.exe_ino`: inode number of the executable.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_ino: Option<u64>,
     /// Device of the executable (`st_dev` encoding); with `exe_ino` it names the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_dev: Option<u64>,
     /// The executable had no links left when it was executed (deleted file).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_deleted: Option<bool>,
     /// Process start, ns since epoch (`proc.duration` = event time − this).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_ts: Option<u64>,
     /// Environment (`proc.env[VAR]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
     /// `thread.cap_permitted` (`CAP_X CAP_Y`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cap_permitted: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cap_effective: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cap_inheritable: Option<String>,
     #[serde(skip)]
     args_joined: Option<String>,
@@ -203,12 +231,18 @@ impl ReplayProcess {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayUser {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// -1 when unset (Falco prints -1).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub loginuid: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub loginname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub homedir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub shell: Option<String>,
 }
 
@@ -216,7 +250,9 @@ pub struct ReplayUser {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayGroup {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub gid: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
@@ -235,18 +271,28 @@ pub struct ReplayMount {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayContainer {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `container.type` (`docker`, `containerd`, `cri-o`...).
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub container_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_tag: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub image_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub privileged: Option<bool>,
     /// ns since epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start_ts: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub mounts: Vec<ReplayMount>,
@@ -258,8 +304,11 @@ pub struct ReplayContainer {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayK8s {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ns_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_uid: Option<String>,
     pub pod_labels: BTreeMap<String, String>,
 }
@@ -268,35 +317,55 @@ pub struct ReplayK8s {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReplayFd {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub num: Option<i64>,
     /// `file`, `directory`, `ipv4`, `ipv6`, `unix`, `pipe`, `event`, `signalfd`,
     /// `eventpoll`, `inotify`, `timerfd`, `netlink`, `bpf`, `userfaultfd`, `io_uring`, `memfd`.
     #[serde(rename = "type")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fd_type: Option<String>,
     /// Path (files) or `cip:cport->sip:sport` (computed for sockets when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Alias of `name` for files.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub nameraw: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sport: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cip: Option<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cport: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sip_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cip_name: Option<String>,
     /// `tcp`, `udp`, `icmp`, `raw`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub l4proto: Option<String>,
     /// This process is the server side (accept/listen): local = server.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub is_server: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connected: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name_changed: Option<bool>,
     /// `ip`, `unix`; derived from `type` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sockfamily: Option<String>,
     /// `fd.ino`: inode number of the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ino: Option<u64>,
     /// `fd.dev`: device of the file (`st_dev` encoding).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dev: Option<u64>,
 }
 
@@ -309,12 +378,16 @@ pub struct ReplayEvent {
     #[serde(rename = "type")]
     pub event_type: String,
     /// `<` exit (default) or `>` enter.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir: Option<String>,
     /// `evt.num`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub num: Option<u64>,
     /// Return value (`evt.rawres`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub res: Option<i64>,
     /// Alias of `res`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rawres: Option<i64>,
     /// Shared with the live sensor's per-process record when the event changes nothing of it.
     pub proc: Arc<ReplayProcess>,
@@ -323,14 +396,18 @@ pub struct ReplayEvent {
     pub ancestors: Vec<Arc<ReplayProcess>>,
     pub user: ReplayUser,
     pub group: ReplayGroup,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub container: Option<ReplayContainer>,
     pub k8s: ReplayK8s,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<ReplayFd>,
     /// Syscall arguments by Falco name, in order.
     pub args: Vec<(String, ArgValue)>,
     /// `evt.buffer` as UTF-8 text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub buffer: Option<String>,
     /// `evt.buffer` as hex (wins over `buffer`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub buffer_hex: Option<String>,
     #[serde(skip)]
     cache: Cache,
@@ -361,13 +438,22 @@ pub enum ReplayError {
 impl ReplayEvent {
     /// Parse one JSON line (an object, see docs/events.md) and prepare it for evaluation.
     pub fn parse_line(line: &str) -> Result<ReplayEvent, ReplayError> {
-        if line.len() > MAX_LINE_BYTES {
-            return Err(ReplayError::TooLong(line.len()));
+        match RawLine::parse(line)? {
+            RawLine::Event {
+                mut event,
+                proc_ref: None,
+                ancestor_refs: None,
+            } => {
+                event.finish()?;
+                Ok(event)
+            }
+            _ => Err(ReplayError::Invalid(
+                "process definitions and references (process_ref, proc_ref, ancestor_refs) \
+                 are read with the whole file (pyward rules replay; ReplayReader in code), \
+                 not one line alone"
+                    .into(),
+            )),
         }
-        let raw: RawEvent = serde_json::from_str(line)?;
-        let mut ev = raw.into_event();
-        ev.finish()?;
-        Ok(ev)
     }
 
     /// Check the event and precompute derived data; call after building one by hand.
@@ -509,7 +595,7 @@ pub(crate) fn parse_rfc3339_ns(t: &str) -> Option<u64> {
 /// insertion order only with a feature we do not enable, so we parse them by hand.
 #[derive(Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct RawEvent {
+pub(super) struct RawEvent {
     time: EventTime,
     #[serde(rename = "type")]
     event_type: String,
@@ -517,8 +603,18 @@ struct RawEvent {
     num: Option<u64>,
     res: Option<i64>,
     rawres: Option<i64>,
-    proc: ReplayProcess,
-    ancestors: Vec<ReplayProcess>,
+    proc: Option<ReplayProcess>,
+    ancestors: Option<Vec<ReplayProcess>>,
+    /// The event's process by number (see [`super::stream`]).
+    proc_ref: Option<u64>,
+    /// Its ancestors by number, parent first.
+    ancestor_refs: Option<Vec<u64>>,
+    /// A process definition line: its number...
+    process_ref: Option<u64>,
+    /// ...and the process.
+    process: Option<ReplayProcess>,
+    /// `"forget"`: drop every process definition so far.
+    process_refs: Option<String>,
     user: ReplayUser,
     group: ReplayGroup,
     container: Option<ReplayContainer>,
@@ -538,8 +634,13 @@ impl Default for RawEvent {
             num: None,
             res: None,
             rawres: None,
-            proc: ReplayProcess::default(),
-            ancestors: Vec::new(),
+            proc: None,
+            ancestors: None,
+            proc_ref: None,
+            ancestor_refs: None,
+            process_ref: None,
+            process: None,
+            process_refs: None,
             user: ReplayUser::default(),
             group: ReplayGroup::default(),
             container: None,
@@ -561,8 +662,13 @@ impl RawEvent {
             num: self.num,
             res: self.res,
             rawres: self.rawres,
-            proc: Arc::new(self.proc),
-            ancestors: self.ancestors.into_iter().map(Arc::new).collect(),
+            proc: Arc::new(self.proc.unwrap_or_default()),
+            ancestors: self
+                .ancestors
+                .unwrap_or_default()
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
             user: self.user,
             group: self.group,
             container: self.container,
@@ -573,6 +679,76 @@ impl RawEvent {
             buffer_hex: self.buffer_hex,
             cache: Cache::default(),
         }
+    }
+}
+
+/// What one line of an events file holds.
+// Lives on the stack between parsing and the match that takes it apart: boxing the event
+// would add an allocation per line for nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum RawLine {
+    /// An event; its processes may be given by number.
+    Event {
+        event: ReplayEvent,
+        proc_ref: Option<u64>,
+        ancestor_refs: Option<Vec<u64>>,
+    },
+    /// `{"process_ref": N, "process": {...}}`.
+    Define { id: u64, process: ReplayProcess },
+    /// `{"process_refs": "forget"}`.
+    Forget,
+}
+
+impl RawLine {
+    /// Parse and check one line (the event is not yet [`ReplayEvent::finish`]ed).
+    pub(super) fn parse(line: &str) -> Result<RawLine, ReplayError> {
+        if line.len() > MAX_LINE_BYTES {
+            return Err(ReplayError::TooLong(line.len()));
+        }
+        let mut raw: RawEvent = serde_json::from_str(line)?;
+        let has_event = !raw.event_type.is_empty()
+            || raw.proc.is_some()
+            || raw.ancestors.is_some()
+            || raw.proc_ref.is_some()
+            || raw.ancestor_refs.is_some();
+        let invalid = |m: &str| Err(ReplayError::Invalid(m.to_owned()));
+        if let Some(what) = raw.process_refs.take() {
+            if what != "forget" {
+                return invalid("process_refs must be \"forget\"");
+            }
+            if has_event || raw.process_ref.is_some() || raw.process.is_some() {
+                return invalid("a {\"process_refs\":\"forget\"} line holds nothing else");
+            }
+            return Ok(RawLine::Forget);
+        }
+        match (raw.process_ref, raw.process.take()) {
+            (Some(id), Some(process)) => {
+                if has_event {
+                    return invalid(
+                        "a process definition line holds only process_ref and process, no event",
+                    );
+                }
+                return Ok(RawLine::Define { id, process });
+            }
+            (Some(_), None) => return invalid("process_ref without the process it defines"),
+            (None, Some(_)) => {
+                return invalid("process without a process_ref (in an event, the key is proc)")
+            }
+            (None, None) => {}
+        }
+        if raw.proc.is_some() && raw.proc_ref.is_some() {
+            return invalid("an event has proc or proc_ref, not both");
+        }
+        if raw.ancestors.is_some() && raw.ancestor_refs.is_some() {
+            return invalid("an event has ancestors or ancestor_refs, not both");
+        }
+        let proc_ref = raw.proc_ref.take();
+        let ancestor_refs = raw.ancestor_refs.take();
+        Ok(RawLine::Event {
+            event: raw.into_event(),
+            proc_ref,
+            ancestor_refs,
+        })
     }
 }
 

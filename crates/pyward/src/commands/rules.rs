@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use pyward_rules::{
-    Diagnostic, Engine, EngineOptions, LoadOptions, Priority, ReplayEvent, RuleMatching, Ruleset,
+    Diagnostic, Engine, EngineOptions, LoadOptions, Priority, ReplayReader, RuleMatching, Ruleset,
     RulesetBuilder, Severity,
 };
 use serde::Serialize;
@@ -257,6 +257,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
     let mut stats = ReplayStats::default();
     let mut lines = CappedLines::new(reader, MAX_EVENT_LINE);
     let mut line_no = 0usize;
+    let mut reader = ReplayReader::new();
     loop {
         let line = match lines.next_line() {
             Ok(Some(l)) => l,
@@ -276,11 +277,13 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<u8> {
                 if text.trim().is_empty() {
                     continue;
                 }
-                ReplayEvent::parse_line(text).map_err(|e| e.to_string())
+                reader.parse_line(text).map_err(|e| e.to_string())
             }
         };
         let event = match parsed {
-            Ok(ev) => ev,
+            Ok(Some(ev)) => ev,
+            // A process definition: events after it refer to it.
+            Ok(None) => continue,
             Err(msg) => {
                 if args.skip_invalid {
                     stats.skipped += 1;

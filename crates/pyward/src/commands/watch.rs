@@ -192,7 +192,7 @@ struct Session {
     detectors: Option<DetectorSet>,
     responder: Responder,
     hostname: String,
-    record: Option<std::io::BufWriter<std::fs::File>>,
+    record: Option<Recording>,
     fail_on: Option<Priority>,
     /// Set for `pyward run`: every event is of the command's tree, in this cgroup.
     run_cgroup: Option<String>,
@@ -324,7 +324,11 @@ impl Session {
         )
         .context("cannot compile the rules")?;
         let record = match &opts.record {
-            Some(p) => Some(std::io::BufWriter::new(create(p, "recording")?)),
+            Some(p) => Some(Recording {
+                out: std::io::BufWriter::new(create(p, "recording")?),
+                writer: pyward_rules::ReplayWriter::new(),
+                line: Vec::new(),
+            }),
             None => None,
         };
         Ok(Session {
@@ -374,16 +378,27 @@ impl Session {
         self.heartbeat.beat(phase);
     }
 
-    fn handle(&mut self, ev: &pyward_rules::ReplayEvent) -> anyhow::Result<()> {
+    fn handle(&mut self, ev: Box<pyward_rules::ReplayEvent>) -> anyhow::Result<()> {
         use pyward_rules::Event as _;
         self.events += 1;
         self.last_event_ns = self.last_event_ns.max(ev.time_ns());
         if let Some(r) = &mut self.record {
-            serde_json::to_writer(&mut *r, ev).context("cannot write the recording")?;
-            r.write_all(b"\n").context("cannot write the recording")?;
+            r.write(&ev).context("cannot write the recording")?;
         }
-        // The capture ring sees the event before any alert it raises triggers a capture.
-        self.responder.observe(ev);
+        // The capture ring sees the event before any alert it raises triggers a capture;
+        // it keeps the event itself (shared, not copied or serialised).
+        if self.responder.captures() {
+            let ev: std::sync::Arc<pyward_rules::ReplayEvent> = ev.into();
+            self.responder.observe(&ev);
+            self.evaluate(&ev);
+        } else {
+            self.evaluate(&ev);
+        }
+        Ok(())
+    }
+
+    /// Rules and detectors on one event, and the alerts they raise.
+    fn evaluate(&mut self, ev: &pyward_rules::ReplayEvent) {
         let mut alerts: Vec<Alert> = self
             .engine
             .evaluate(ev)
@@ -401,7 +416,6 @@ impl Session {
         if self.events.is_multiple_of(64) {
             self.tick(Some(self.last_event_ns));
         }
-        Ok(())
     }
 
     /// Count an alert, deliver it and run the actions the runtime policies plan for it.
@@ -474,7 +488,7 @@ impl Session {
         print_stats: bool,
     ) -> anyhow::Result<()> {
         if let Some(r) = &mut self.record {
-            r.flush().context("cannot write the recording")?;
+            r.out.flush().context("cannot write the recording")?;
         }
         let summary = self.responder.finish(Duration::from_secs(3));
         if let Some(e) = self.responder.take_sink_error() {
@@ -538,9 +552,18 @@ impl Session {
         }
         if let Some(c) = &summary.closed_capture {
             eprintln!(
-                "pyward: capture written: {} ({} event(s){})",
+                "pyward: capture written: {} ({} event(s){}{})",
                 c.path.display(),
                 c.events,
+                if c.truncated > 0 {
+                    format!(
+                        ", WARNING {} later event(s) of the window not written: the file reached \
+                         its size limit",
+                        c.truncated
+                    )
+                } else {
+                    String::new()
+                },
                 c.error
                     .as_deref()
                     .map(|e| format!(", write error: {e}"))
@@ -548,6 +571,21 @@ impl Session {
             );
         }
         Ok(())
+    }
+}
+
+/// The `--record` file: events with each process written once (see docs/events.md).
+struct Recording {
+    out: std::io::BufWriter<std::fs::File>,
+    writer: pyward_rules::ReplayWriter,
+    line: Vec<u8>,
+}
+
+impl Recording {
+    fn write(&mut self, ev: &pyward_rules::ReplayEvent) -> std::io::Result<()> {
+        self.line.clear();
+        self.writer.encode(ev, &mut self.line)?;
+        self.out.write_all(&self.line)
     }
 }
 
@@ -745,7 +783,7 @@ impl Session {
         let turn = match src.next(timeout) {
             Next::Event(ev, _) => {
                 self.beat(PHASE_HANDLE);
-                self.handle(&ev)?;
+                self.handle(ev)?;
                 Turn::Event
             }
             Next::Timeout => {
@@ -850,7 +888,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             let backlog = session.last_event_ns < exit_ns;
             if backlog && d > RUN_BACKLOG_CAP {
                 eprintln!(
-                    "pyward: WARNING the command exited {}s ago and events it made before its                      exit are still queued (the event loop is that far behind); stopping:                      those events are NOT analysed",
+                    "pyward: WARNING the command exited {}s ago and events it made before its \
+                     exit are still queued (the event loop is that far behind); stopping: \
+                     those events are NOT analysed",
                     RUN_BACKLOG_CAP.as_secs()
                 );
                 break;
