@@ -176,8 +176,8 @@ impl<'a> Collector<'a> {
             }
         }
         if size <= cap {
-            // Every member is decompressed (the bomb limits are judged on it), but only the
-            // contents asked for stay in memory.
+            // A tar member is decompressed whether wanted or not (the stream goes through it,
+            // and the bomb limits are judged on it); only the contents asked for stay in memory.
             if self
                 .keep
                 .is_none_or(|k| k.wants(path, size) && k.retain(path, &buf))
@@ -227,10 +227,29 @@ pub fn open(
     open_from(path, BufReader::new(file), kind, limits, None, warnings)
 }
 
+/// [`open`] keeping only the member contents `keep` asks for: zip members it does not want
+/// are not even decompressed (their entries are listed with their declared size).
+pub fn open_keeping(
+    path: &Path,
+    kind: ArchiveKind,
+    limits: &Limits,
+    keep: &dyn Keep,
+    warnings: &mut Vec<Warning>,
+) -> Result<MemTree, Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    open_from(
+        path,
+        BufReader::new(file),
+        kind,
+        limits,
+        Some(keep),
+        warnings,
+    )
+}
+
 /// [`open`] for an archive already in memory (one found inside a scanned folder and read
 /// through that folder's tree); `path` names it in messages and in the tree's display paths.
-/// Only the member contents `keep` asks for are kept (every member is still decompressed and
-/// judged by the limits).
+/// Only the member contents `keep` asks for are kept (see [`open_keeping`]).
 pub fn open_bytes(
     path: &Path,
     bytes: &[u8],
@@ -324,6 +343,11 @@ fn read_zip<R: Read + io::Seek>(
                 .map_err(|e| c.error(format!("corrupt zip member {path}: {e}")))?;
             let target = String::from_utf8_lossy(&target).into_owned();
             c.push(path, EntryKind::Symlink(target), 0, mode);
+        } else if c.keep.is_some_and(|k| !k.wants(&path, member.size())) {
+            // A zip member can be skipped without decompressing it (a tar stream cannot): its
+            // entry (name, declared size, mode) is enough for the checks that do not read
+            // content. In wheels of compiled extensions this is most of the bytes.
+            c.push(path, EntryKind::File, member.size(), mode);
         } else {
             let compressed = member.compressed_size();
             let size = c.read_file(&path, &mut member, RatioBasis::Member(compressed), warnings)?;

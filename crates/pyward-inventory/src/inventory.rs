@@ -235,7 +235,14 @@ pub fn inventory(path: &Path, options: &Options) -> Result<Inventory, Error> {
         }
         TargetKind::Archive => {
             let akind = archive::archive_kind(path).expect("sniffed as an archive");
-            let tree = archive::open(path, akind, &options.limits, &mut warnings)?;
+            // Members no check wants are not even decompressed; the wanted ones are all kept
+            // (one archive is bounded by the limits, and the analysis of its files runs in
+            // parallel afterwards, cheaper than judging each while the archive is read).
+            let keep = Keeping {
+                extra: options.keep_extra.as_ref(),
+            };
+            let wanted = |p: &str, size: u64| crate::tree::Keep::wants(&keep, p, size);
+            let tree = archive::open_keeping(path, akind, &options.limits, &wanted, &mut warnings)?;
             archive_package = archive::describe(&tree, akind, &mut warnings);
             Box::new(tree)
         }

@@ -301,3 +301,48 @@ fn inventory_of_a_wheel() {
     assert_eq!(first.source, PackageSource::Archive(ArchiveKind::Wheel));
     assert!(!inv.packages.iter().any(|p| p.source.is_installed()));
 }
+
+/// Zip members no check wants are listed (name, declared size) but never decompressed: a
+/// compiled-extension wheel costs what its Python files cost, and a bomb in a member nothing
+/// reads is harmless. A wanted member is still read and judged by the limits.
+#[test]
+fn unwanted_zip_members_are_listed_not_decompressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = vec![0u8; 24 << 20];
+    let z = zip_file(
+        &dir.path().join("ext-1.0-cp311-cp311-linux_x86_64.whl"),
+        &[
+            ("ext/_native.so", &zeros),
+            ("ext/__init__.py", b"from ._native import *\n"),
+        ],
+    );
+    let tight = Limits {
+        max_ratio: 50,
+        ..Limits::default()
+    };
+    let wants_py = |p: &str, _size: u64| p.ends_with(".py");
+    let mut w = Vec::new();
+    let tree = archive::open_keeping(&z, ArchiveKind::Wheel, &tight, &wants_py, &mut w)
+        .expect("the unwanted bomb-like member is not decompressed");
+    let so = tree
+        .entries()
+        .iter()
+        .find(|e| e.path == "/ext/_native.so")
+        .expect("listed");
+    assert_eq!((so.kind.clone(), so.size), (EntryKind::File, 24 << 20));
+    assert!(tree.read("/ext/_native.so", 1 << 30).is_err(), "no content");
+    assert_eq!(
+        &*tree.read("/ext/__init__.py", 100).unwrap(),
+        b"from ._native import *\n"
+    );
+    // Wanted, the same member is judged by the limits as before.
+    let wants_all = |_: &str, _: u64| true;
+    let e = err_text(archive::open_keeping(
+        &z,
+        ArchiveKind::Wheel,
+        &tight,
+        &wants_all,
+        &mut w,
+    ));
+    assert!(e.contains("bomb"), "{e}");
+}
