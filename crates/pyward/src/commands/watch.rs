@@ -745,7 +745,7 @@ fn start_enforcer(
         .allow_exec_comms(pyward_enforce::BUILD_TOOL_COMMS)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let report = enforcer.report();
-    eprint!("pyward: {report}");
+    eprintln!("pyward: {report}");
     eprintln!(
         "pyward: enforcement: {} blocked network(s), protected files: {protected:?}",
         nets.len()
