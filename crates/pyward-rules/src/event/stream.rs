@@ -33,9 +33,9 @@ pub const MAX_PROCESS_DEFINITIONS: usize = 1 << 20;
 /// Most bytes of definition lines a [`ReplayReader`] keeps.
 pub const MAX_PROCESS_TABLE_BYTES: usize = 512 << 20;
 /// Definitions after which a [`ReplayWriter`] forgets its table and starts over.
-pub const WRITER_FORGET_AFTER: usize = 1 << 16;
+pub const WRITER_FORGET_AFTER: usize = 1 << 14;
 /// Bytes of definitions after which a [`ReplayWriter`] forgets its table and starts over.
-pub const WRITER_FORGET_BYTES: usize = 64 << 20;
+pub const WRITER_FORGET_BYTES: usize = 16 << 20;
 
 /// Reads the lines of an events file in order, resolving process references.
 #[derive(Debug, Default)]
