@@ -131,6 +131,24 @@ pub struct CaptureInfo {
     pub error: Option<String>,
 }
 
+impl CaptureInfo {
+    /// What was written, for people: `N event(s)`, then what is missing and why.
+    pub fn outcome(&self) -> String {
+        let mut s = format!("{} event(s)", self.events);
+        if self.truncated > 0 {
+            s.push_str(&format!(
+                ", WARNING {} later event(s) of the window not written: the file reached its \
+                 size limit",
+                self.truncated
+            ));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(&format!(", write error: {e}"));
+        }
+        s
+    }
+}
+
 /// Counters for `--stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureStats {

@@ -494,19 +494,7 @@ impl Responder {
             action: "capture",
             target: c.path.display().to_string(),
             ok: c.error.is_none(),
-            detail: format!(
-                "capture closed: {} event(s){}{}",
-                c.events,
-                if c.truncated > 0 {
-                    format!(", {} not written (size limit)", c.truncated)
-                } else {
-                    String::new()
-                },
-                c.error
-                    .as_deref()
-                    .map(|e| format!(", write error: {e}"))
-                    .unwrap_or_default()
-            ),
+            detail: format!("capture closed: {}", c.outcome()),
             trigger_rule: c.triggers.join(", "),
             time_ns: now_ns(),
         };

@@ -238,6 +238,14 @@ fn capture_file_size_limit() {
         "{info:?}"
     );
     assert_eq!(reread(&info.path).len() as u64, info.events);
+    assert!(
+        info.outcome().contains(&format!(
+            "{} later event(s) of the window not written",
+            info.truncated
+        )),
+        "{}",
+        info.outcome()
+    );
 }
 
 /// A busy process under a deep ancestry with long command lines (a CI runner, a shell

@@ -552,22 +552,9 @@ impl Session {
         }
         if let Some(c) = &summary.closed_capture {
             eprintln!(
-                "pyward: capture written: {} ({} event(s){}{})",
+                "pyward: capture written: {} ({})",
                 c.path.display(),
-                c.events,
-                if c.truncated > 0 {
-                    format!(
-                        ", WARNING {} later event(s) of the window not written: the file reached \
-                         its size limit",
-                        c.truncated
-                    )
-                } else {
-                    String::new()
-                },
-                c.error
-                    .as_deref()
-                    .map(|e| format!(", write error: {e}"))
-                    .unwrap_or_default()
+                c.outcome()
             );
         }
         Ok(())
