@@ -125,12 +125,6 @@ pub struct ReplayWriter {
     scratch: Vec<u64>,
 }
 
-#[derive(Serialize)]
-struct Definition<'a> {
-    process_ref: u64,
-    process: &'a ReplayProcess,
-}
-
 fn is_default<T: Default + PartialEq>(v: &&T) -> bool {
     **v == T::default()
 }
@@ -228,15 +222,12 @@ impl ReplayWriter {
             None => {
                 self.next_id += 1;
                 let id = self.next_id;
+                // The process is already serialised (the lookup key): wrap it, do not
+                // serialise it again.
                 let start = out.len();
-                serde_json::to_writer(
-                    &mut *out,
-                    &Definition {
-                        process_ref: id,
-                        process: p,
-                    },
-                )?;
-                out.push(b'\n');
+                out.extend_from_slice(format!("{{\"process_ref\":{id},\"process\":").as_bytes());
+                out.extend_from_slice(content.as_bytes());
+                out.extend_from_slice(b"}\n");
                 self.defined_bytes += out.len() - start;
                 self.by_content.insert(content, id);
                 id
