@@ -67,7 +67,7 @@ fn generate(count: usize) -> Vec<String> {
                     .map(|_| ALPHABET[rng.below(ALPHABET.len())] as char)
                     .collect()
             }
-            1 => popular[rng.below(popular.len())].name.clone(),
+            1 => popular[rng.below(popular.len())].name.to_string(),
             _ => {
                 let p = &popular[rng.below(popular.len())].name;
                 mutate(&mut rng, p)

@@ -711,18 +711,33 @@ impl BundleContext {
         // finds the few files and patterns worth the exact, per-line (and possibly
         // backtracking) check; without it, secret scanning dominated whole-image scans.
         let all: Vec<&PyRegex> = content.iter().chain(secrets).map(|(_, r)| r).collect();
-        let pre: Vec<Option<String>> = all.iter().map(|r| r.line_prefilter()).collect();
-        let (pre_idx, pre_src): (Vec<usize>, Vec<String>) = pre
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.clone().map(|p| (i, p)))
-            .unzip();
-        let set = regex::bytes::RegexSetBuilder::new(&pre_src)
-            .unicode(false)
-            .size_limit(1 << 26)
-            .dfa_size_limit(1 << 24)
-            .build()
-            .ok();
+        let mut pre: Vec<Option<String>> = all.iter().map(|r| r.line_prefilter()).collect();
+        let build_set = |pre: &[Option<String>]| {
+            let (idx, src): (Vec<usize>, Vec<&String>) = pre
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+                .unzip();
+            let set = regex::bytes::RegexSetBuilder::new(src)
+                .unicode(false)
+                .size_limit(1 << 26)
+                .dfa_size_limit(1 << 24)
+                .build()
+                .ok();
+            (idx, set)
+        };
+        let (mut pre_idx, mut set) = build_set(&pre);
+        if set.is_none() {
+            // Some pattern's superset does not compile: leave it to the exact check alone.
+            for p in &mut pre {
+                if p.as_deref()
+                    .is_some_and(|p| !PyRegex::prefilter_compiles(p))
+                {
+                    *p = None;
+                }
+            }
+            (pre_idx, set) = build_set(&pre);
+        }
         let always: Vec<usize> = (0..all.len())
             .filter(|i| set.is_none() || pre[*i].is_none())
             .collect();

@@ -196,24 +196,29 @@ fn without_lookaround(pattern: &str) -> String {
 }
 
 impl PyRegex {
-    /// A `regex::bytes` pattern (compiled with Unicode off) over a whole multi-line text that matches wherever some line of
-    /// it could match this pattern (a superset), or `None` when no such pattern can be built.
+    /// A `regex::bytes` pattern (to compile with Unicode off) over a whole multi-line text that
+    /// matches wherever some line of it could match this pattern (a superset), or `None` when
+    /// the pattern has no such form. Not compiled here: the caller compiles every pattern as one
+    /// set, and checks them one by one only if the set does not build.
     pub fn line_prefilter(&self) -> Option<String> {
         // `\Z` ends the line in the exact check but would end the whole text here.
         if self.source.contains("\\Z") {
             return None;
         }
         let body = translate(&without_lookaround(&self.source));
-        let full = match self.mode {
+        Some(match self.mode {
             MatchMode::Start => format!("(?m)^(?:{body})"),
             MatchMode::Anywhere => format!("(?m)(?:{body})"),
-        };
-        regex::bytes::RegexBuilder::new(&full)
+        })
+    }
+
+    /// Whether a [`line_prefilter`](Self::line_prefilter) pattern compiles on its own.
+    pub fn prefilter_compiles(pattern: &str) -> bool {
+        regex::bytes::RegexBuilder::new(pattern)
             .unicode(false)
             .size_limit(SIZE_LIMIT)
             .build()
-            .ok()
-            .map(|_| full)
+            .is_ok()
     }
 }
 

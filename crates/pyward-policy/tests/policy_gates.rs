@@ -447,6 +447,30 @@ fn files_name_suid_attribute_content() {
     assert_eq!(fires(&e), vec!["File content analyzer found regexp match in container: file=/etc/motd regexp=GREETING=.*hello"]);
 }
 
+/// A content regex the `regex` crate cannot take (a backreference, run by fancy-regex) makes
+/// the one-pass superset set fail to build; every pattern must still be checked.
+#[test]
+fn content_regexes_outside_the_fast_set_still_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), |b| {
+        b.layer(
+            Layer::new()
+                .file("/etc/motd", "hello there\n")
+                .file("/etc/echo", "say abcabc twice\n"),
+        )
+    });
+    let e = scan(&img, &[policy("id: t\ncontent_search:\n  GREETING: '.*hello'\n  TWICE: '.*(abc)\\1'\nrules:\n  - {id: r, gate: files, trigger: content_regex_match, action: STOP}\n")], Scan::default());
+    let mut got = fires(&e);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "File content analyzer found regexp match in container: file=/etc/echo regexp=TWICE=.*(abc)\\1",
+            "File content analyzer found regexp match in container: file=/etc/motd regexp=GREETING=.*hello",
+        ]
+    );
+}
+
 #[test]
 fn secret_scans_find_private_keys_in_images_and_folders() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,10 +5,14 @@
 //! projects over one month. Refresh: download a newer `top-pypi-packages.min.json` and run
 //! `scripts/refresh-popular.py FILE`, then rebuild (see `data/README.md`).
 
+use super::table::Table;
 use pyward_core::normalize_name;
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
-const POPULAR_TXT: &str = include_str!("../../data/popular.txt");
+// The corpus (NAMES, NAME_ENDS, DOWNLOADS) and its key tables (EXACT, SKELETON, SQUASHED,
+// WORDS, PY_CORES), indexed by build.rs.
+include!(concat!(env!("OUT_DIR"), "/popular_index.rs"));
 
 /// Where the embedded corpus came from, for `pyward intel status` and reports.
 pub const CORPUS_SOURCE: &str =
@@ -17,7 +21,8 @@ pub const CORPUS_SOURCE: &str =
 /// A popular project: its normalised name, 1-based download rank and monthly downloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PopularName {
-    pub name: String,
+    /// Borrowed from the compiled-in corpus, owned for another.
+    pub name: Cow<'static, str>,
     pub rank: u32,
     pub downloads: u64,
 }
@@ -47,7 +52,7 @@ pub fn parse_corpus(text: &str) -> Vec<PopularName> {
         if seen.insert(name.clone()) {
             let rank = out.len() as u32 + 1;
             out.push(PopularName {
-                name,
+                name: Cow::Owned(name),
                 rank,
                 downloads,
             });
@@ -56,15 +61,39 @@ pub fn parse_corpus(text: &str) -> Vec<PopularName> {
     out
 }
 
-/// The embedded corpus, parsed once.
+/// The embedded corpus (compiled in from `data/popular.txt` by build.rs; the names are
+/// borrowed from the binary).
 pub fn corpus() -> &'static [PopularName] {
     static CORPUS: OnceLock<Vec<PopularName>> = OnceLock::new();
-    CORPUS.get_or_init(|| parse_corpus(POPULAR_TXT))
+    CORPUS.get_or_init(|| {
+        let mut start = 0;
+        NAME_ENDS
+            .iter()
+            .zip(DOWNLOADS)
+            .zip(1..)
+            .map(|((&end, downloads), rank)| {
+                let name = NAMES.get(start..end as usize).unwrap_or("");
+                start = end as usize;
+                PopularName {
+                    name: Cow::Borrowed(name),
+                    rank,
+                    downloads,
+                }
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const POPULAR_TXT: &str = include_str!("../../data/popular.txt");
+
+    #[test]
+    fn compiled_in_corpus_is_what_parse_corpus_reads() {
+        assert_eq!(corpus(), parse_corpus(POPULAR_TXT).as_slice());
+    }
 
     #[test]
     fn embedded_corpus_is_the_april_2026_top_15k() {

@@ -1,5 +1,6 @@
 //! Name forms used to find look-alikes, and a small fast hasher for the indexes.
 
+use super::keys::visual_fold;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Visual skeleton of a name as found (case matters: capital `I` looks like `l`).
@@ -9,73 +10,11 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// multi-letter look-alikes `rn` → `m`, `vv` → `w`, `cl` → `d`. Two names with the same
 /// skeleton look the same to a reader.
 pub fn skeleton(original: &str) -> String {
-    let tr39: String;
-    let s = if original.is_ascii() {
-        original
+    if original.is_ascii() {
+        visual_fold(original)
     } else {
-        tr39 = unicode_security::skeleton(original).collect();
-        &tr39
-    };
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '-' | '_' | '.' | ' ') {
-            continue;
-        }
-        let c = if c == 'I' { 'l' } else { c };
-        for c in c.to_lowercase() {
-            out.push(match c {
-                '0' => 'o',
-                '1' | '|' => 'l',
-                c => c,
-            });
-        }
+        visual_fold(&unicode_security::skeleton(original).collect::<String>())
     }
-    fold_pairs(&out)
-}
-
-/// `rn` → `m`, `vv` → `w`, `cl` → `d`, left to right.
-fn fold_pairs(s: &str) -> String {
-    if !(s.contains("rn") || s.contains("vv") || s.contains("cl")) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        let next = chars.peek().copied();
-        match (c, next) {
-            ('r', Some('n')) => {
-                out.push('m');
-                chars.next();
-            }
-            ('v', Some('v')) => {
-                out.push('w');
-                chars.next();
-            }
-            ('c', Some('l')) => {
-                out.push('d');
-                chars.next();
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-/// A normalised name with its separators removed (`python-dateutil` → `pythondateutil`).
-pub fn squash(normalized: &str) -> String {
-    normalized.chars().filter(|c| *c != '-').collect()
-}
-
-/// The `-`-separated words of a normalised name, sorted and joined, for reordered-word
-/// checks (`dateutil-python` and `python-dateutil` share `dateutil-python`). `None` for a
-/// single word.
-pub fn sorted_words(normalized: &str) -> Option<String> {
-    let mut words: Vec<&str> = normalized.split('-').filter(|w| !w.is_empty()).collect();
-    if words.len() < 2 {
-        return None;
-    }
-    words.sort_unstable();
-    Some(words.join("-"))
 }
 
 /// Hashes of a name and of its deletion variants in O(1) each (after an O(n) set-up), for
@@ -239,6 +178,7 @@ pub fn osa_distance(a: &[u8], b: &[u8], max: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::{sorted_words, squash};
     use super::*;
 
     #[test]

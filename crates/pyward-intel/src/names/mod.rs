@@ -31,18 +31,22 @@
 mod corpus;
 mod deletes;
 mod fold;
+mod keys;
+mod table;
 
 pub use corpus::{corpus, parse_corpus, PopularName, CORPUS_SOURCE};
 pub use fold::skeleton;
 
 use deletes::DeleteIndex;
-use fold::{osa_distance, sorted_words, squash, DeleteHasher, FastMap};
+use fold::{osa_distance, DeleteHasher};
+use keys::{is_plain, python_cores, sorted_words, squash};
 use pyward_core::normalize_name;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use table::Table;
 
 /// Targets ranked at or above this are "top" for High confidence of edits and confusables.
 pub const TOP_N: u32 = 5_000;
@@ -243,14 +247,15 @@ pub struct CheckOptions {
 /// The corpus and its indexes; built once, shared.
 #[derive(Debug)]
 struct Index {
-    /// The embedded corpus is borrowed (parsed once per process), another one owned.
+    /// The embedded corpus and its tables are statics written by `build.rs`; another corpus
+    /// is owned and indexed at run time.
     corpus: Cow<'static, [PopularName]>,
-    exact: FastMap<String, u32>,
-    skeleton: FastMap<String, Vec<u32>>,
-    squashed: FastMap<String, Vec<u32>>,
-    words: FastMap<String, Vec<u32>>,
+    exact: Table,
+    skeleton: Table,
+    squashed: Table,
+    words: Table,
     /// Core of each popular name with a `py`/`python` word (`python-dateutil` → `dateutil`).
-    py_cores: FastMap<String, Vec<u32>>,
+    py_cores: Table,
     /// The deletion indexes, built on the first edit query past [`LINEAR_EDIT_QUERIES`]:
     /// until then a length-filtered pass over the corpus finds the same candidates, so a
     /// one-package scan does not pay the build (≈ 2/3 of its start-up).
@@ -309,42 +314,32 @@ fn is_edit_target(p: &PopularName) -> bool {
 }
 
 impl Index {
-    fn build(corpus: Cow<'static, [PopularName]>) -> Index {
-        // Sized up front: growing these maps was a tenth of a one-package scan's start-up.
-        let n = corpus.len();
-        let mut exact = FastMap::with_capacity_and_hasher(n, Default::default());
-        let mut skeleton_map: FastMap<String, Vec<u32>> =
-            FastMap::with_capacity_and_hasher(n, Default::default());
-        let mut squashed: FastMap<String, Vec<u32>> =
-            FastMap::with_capacity_and_hasher(n, Default::default());
-        let mut words: FastMap<String, Vec<u32>> = FastMap::default();
-        let mut py_cores: FastMap<String, Vec<u32>> = FastMap::default();
-        for (i, p) in corpus.iter().enumerate() {
-            let i = i as u32;
-            exact.entry(p.name.clone()).or_insert(i);
-            let sq = squash(&p.name);
-            // A name without look-alike characters is its own skeleton once squashed (the
-            // shortcut `check_all` takes for queries; `skeleton` gives the same string).
-            let sk = if is_plain(&p.name) {
-                sq.clone()
-            } else {
-                fold::skeleton(&p.name)
-            };
-            skeleton_map.entry(sk).or_default().push(i);
-            squashed.entry(sq).or_default().push(i);
-            if let Some(w) = sorted_words(&p.name) {
-                words.entry(w).or_default().push(i);
-            }
-            for (core, _) in python_cores(&p.name) {
-                if core.len() >= 3 {
-                    py_cores.entry(core).or_default().push(i);
-                }
-            }
-        }
+    /// The embedded corpus, indexed at build time: nothing to do at start-up.
+    fn embedded() -> Index {
+        Index::with_tables(
+            Cow::Borrowed(corpus()),
+            [
+                corpus::EXACT.clone(),
+                corpus::SKELETON.clone(),
+                corpus::SQUASHED.clone(),
+                corpus::WORDS.clone(),
+                corpus::PY_CORES.clone(),
+            ],
+        )
+    }
+
+    /// Another corpus, indexed now with the keys `build.rs` uses for the embedded one.
+    fn build(corpus: Vec<PopularName>) -> Index {
+        let maps = keys::index_corpus(corpus.iter().map(|p| p.name.as_ref()), fold::skeleton);
+        Index::with_tables(Cow::Owned(corpus), maps.map(Table::from_map))
+    }
+
+    fn with_tables(corpus: Cow<'static, [PopularName]>, tables: [Table; 5]) -> Index {
+        let [exact, skeleton, squashed, words, py_cores] = tables;
         Index {
             corpus,
             exact,
-            skeleton: skeleton_map,
+            skeleton,
             squashed,
             words,
             py_cores,
@@ -360,25 +355,6 @@ impl Index {
     fn get(&self, i: u32) -> Option<&PopularName> {
         self.corpus.get(i as usize)
     }
-}
-
-/// Whether a name has no look-alike characters (capitals, `0`, `1`, non-ASCII, `_`, `.`, and
-/// no `rn`, `vv`, `cl` once the `-` are gone): then its skeleton is its squashed form.
-fn is_plain(name: &str) -> bool {
-    let mut prev = 0u8;
-    for b in name.bytes() {
-        if b == b'-' {
-            continue;
-        }
-        if !(b.is_ascii_lowercase() || (b.is_ascii_digit() && b != b'0' && b != b'1')) {
-            return false;
-        }
-        if matches!((prev, b), (b'r', b'n') | (b'v', b'v') | (b'c', b'l')) {
-            return false;
-        }
-        prev = b;
-    }
-    true
 }
 
 /// Targets matched at edit distance 2: long (≥ 10 characters) and very popular (top 1,000).
@@ -397,9 +373,7 @@ impl NameChecker {
     /// A checker over the embedded corpus (indexed once per process).
     pub fn builtin(include_popular: bool) -> NameChecker {
         static INDEX: OnceLock<Arc<Index>> = OnceLock::new();
-        let index = INDEX
-            .get_or_init(|| Arc::new(Index::build(Cow::Borrowed(corpus()))))
-            .clone();
+        let index = INDEX.get_or_init(|| Arc::new(Index::embedded())).clone();
         NameChecker {
             index,
             options: CheckOptions { include_popular },
@@ -409,7 +383,7 @@ impl NameChecker {
     /// A checker over another corpus (most popular first).
     pub fn new(corpus: Vec<PopularName>, options: CheckOptions) -> NameChecker {
         NameChecker {
-            index: Arc::new(Index::build(Cow::Owned(corpus))),
+            index: Arc::new(Index::build(corpus)),
             options,
         }
     }
@@ -431,7 +405,7 @@ impl NameChecker {
     /// The corpus entry for `name` (any spelling), if it is popular.
     pub fn popular(&self, name: &str) -> Option<&PopularName> {
         let n = normalize_name(name);
-        self.index.exact.get(&n).and_then(|&i| self.index.get(i))
+        self.index.exact.first(&n).and_then(|i| self.index.get(i))
     }
 
     /// The best match for `name_as_found`, if it imitates a popular name.
@@ -447,7 +421,7 @@ impl NameChecker {
             return Vec::new();
         }
         let n = normalize_name(original);
-        let own = self.index.exact.get(&n).copied();
+        let own = self.index.exact.first(&n);
         if own.is_some() && !self.options.include_popular {
             return Vec::new();
         }
@@ -475,7 +449,7 @@ impl NameChecker {
         } else {
             Cow::Borrowed(&n)
         };
-        for &i in self.index.squashed.get(sq.as_ref()).into_iter().flatten() {
+        for &i in self.index.squashed.get(sq.as_ref()) {
             add(i, Transformation::SeparatorChange, false);
         }
         // Look-alike characters, on the spelling as found. Most names have no look-alike
@@ -486,7 +460,8 @@ impl NameChecker {
         } else {
             Cow::Owned(fold::skeleton(original))
         };
-        if let Some(targets) = self.index.skeleton.get(sk.as_ref()) {
+        let targets = self.index.skeleton.get(sk.as_ref());
+        if !targets.is_empty() {
             let sk_lower = fold::skeleton(&n);
             for &i in targets {
                 let Some(p) = self.index.get(i) else { continue };
@@ -504,7 +479,7 @@ impl NameChecker {
         }
         if multi_word {
             if let Some(w) = sorted_words(&n) {
-                for &i in self.index.words.get(&w).into_iter().flatten() {
+                for &i in self.index.words.get(&w) {
                     add(i, Transformation::ReorderedWords, false);
                 }
             }
@@ -551,7 +526,7 @@ impl NameChecker {
         if cores.is_empty() {
             // No py word: does a popular `python-X` / `X-py` / `pyX` have this core?
             if n.len() >= 4 {
-                for &i in self.index.py_cores.get(n).into_iter().flatten() {
+                for &i in self.index.py_cores.get(n) {
                     out.push((i, false));
                 }
             }
@@ -562,11 +537,11 @@ impl NameChecker {
                 continue;
             }
             if core.len() >= 4 {
-                if let Some(&i) = self.index.exact.get(&core) {
+                if let Some(i) = self.index.exact.first(&core) {
                     out.push((i, strong));
                 }
             }
-            for &i in self.index.py_cores.get(&core).into_iter().flatten() {
+            for &i in self.index.py_cores.get(&core) {
                 out.push((i, strong));
             }
         }
@@ -584,7 +559,7 @@ impl NameChecker {
             if core.len() < 4 {
                 return;
             }
-            if let Some(&i) = self.index.exact.get(&core) {
+            if let Some(i) = self.index.exact.first(&core) {
                 if self.index.get(i).is_some_and(|p| p.rank <= TOP_N) {
                     out.push((i, filler.to_string()));
                 }
@@ -768,7 +743,7 @@ impl NameChecker {
         );
         SquatMatch {
             name: original.to_string(),
-            imitates: p.name.clone(),
+            imitates: p.name.to_string(),
             imitates_rank: p.rank,
             imitates_downloads: p.downloads,
             transformation: t,
@@ -777,49 +752,6 @@ impl NameChecker {
             explanation,
         }
     }
-}
-
-/// The name without its `py`/`python` word, with whether that word had version digits:
-/// `python3-dateutil` → `dateutil` (true), `dateutil-py` → `dateutil`, `pyredis` → `redis`.
-/// Empty when the name has no such word.
-fn python_cores(n: &str) -> Vec<(String, bool)> {
-    let mut cores: Vec<(String, bool)> = Vec::new();
-    let has_digits = |w: &str| w.bytes().any(|b| b.is_ascii_digit());
-    let first_end = n.find('-');
-    let last_start = n.rfind('-');
-    if let Some(e) = first_end {
-        let (first, rest) = (n.get(..e).unwrap_or(""), n.get(e + 1..).unwrap_or(""));
-        if is_py_word(first) && !rest.is_empty() {
-            cores.push((rest.to_string(), has_digits(first)));
-        }
-    }
-    if let Some(s) = last_start {
-        let (rest, last) = (n.get(..s).unwrap_or(""), n.get(s + 1..).unwrap_or(""));
-        if is_py_word(last) && !rest.is_empty() {
-            cores.push((rest.to_string(), has_digits(last)));
-        }
-    }
-    // Glued prefix: python3dateutil, py3requests (strong), pyredis (weak).
-    let first_is_word = n
-        .get(..first_end.unwrap_or(n.len()))
-        .is_some_and(is_py_word);
-    if !first_is_word {
-        if let Some(rest) = n.strip_prefix("python").or_else(|| n.strip_prefix("py")) {
-            let core = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-            let digits = core.len() < rest.len();
-            let core = core.trim_start_matches('-');
-            if !core.is_empty() {
-                cores.push((core.to_string(), digits));
-            }
-        }
-    }
-    cores
-}
-
-/// `py`, `python`, `py3`, `python3`, `python311`...
-fn is_py_word(w: &str) -> bool {
-    let rest = w.strip_prefix("python").or_else(|| w.strip_prefix("py"));
-    rest.is_some_and(|r| r.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Which single edit turns `target` into `found` (their OSA distance is 1), and whether it
@@ -1012,7 +944,7 @@ mod tests {
         let c = NameChecker::builtin(false);
         let mut queries: Vec<String> = Vec::new();
         for (k, p) in corpus().iter().enumerate().step_by(37).take(400) {
-            let n = p.name.as_str();
+            let n = p.name.as_ref();
             let b = n.as_bytes();
             let mid = b.len() / 2;
             queries.push(format!("{}{}", &n[..mid], &n[(mid + 1).min(n.len())..]));
@@ -1039,8 +971,28 @@ mod tests {
         assert!(total > 300, "the variants do match popular names ({total})");
     }
 
+    /// The tables build.rs compiles in are the ones the run-time indexing of the same corpus
+    /// gives (same keys, same ids in the same order).
+    #[test]
+    fn compiled_in_index_is_the_run_time_index() {
+        let built = Index::build(corpus().to_vec());
+        let embedded = Index::embedded();
+        let tables = |i: &Index| {
+            [&i.exact, &i.skeleton, &i.squashed, &i.words, &i.py_cores].map(|t| t.clone())
+        };
+        for (name, (b, e)) in ["exact", "skeleton", "squashed", "words", "py_cores"]
+            .iter()
+            .zip(tables(&built).into_iter().zip(tables(&embedded)))
+        {
+            assert!(!b.entries().is_empty(), "{name}");
+            assert!(b.entries() == e.entries(), "table {name} differs");
+        }
+        assert_eq!(built.corpus.as_ref(), embedded.corpus.as_ref());
+    }
+
     #[test]
     fn py_words() {
+        use keys::is_py_word;
         assert!(is_py_word("python3"));
         assert!(is_py_word("py"));
         assert!(!is_py_word("pyyaml"));
