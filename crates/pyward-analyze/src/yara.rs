@@ -469,12 +469,15 @@ pub fn line_of_offset(data: &[u8], offset: usize) -> u32 {
 
 /// The per-user cache of compiled rules.
 ///
-/// Deserialising rules runs no rule code, but yara-x trusts the bytes (its docs: never load
-/// rules a third party could have written). So the cache lives in the user's own cache folder
+/// An entry holds the rules' machine code (yara-x `native-code-serialization`: loading it
+/// skips the cranelift compile), so it is trusted like the executable itself: never load one a
+/// third party could have written. So the cache lives in the user's own cache folder
 /// (`$PYWARD_CACHE_DIR`, else `~/.cache/pyward`), is created `0700`, and an entry is only
 /// loaded when it and its folder belong to this user and nobody else can write them; the
-/// entry's name is the SHA-256 of the pyward version and every rule file (name and text), so
-/// an edited rule never meets a stale entry. Any failure (read-only home, foreign owner,
+/// entry's name is the SHA-256 of the pyward version, the executable's identity (device,
+/// inode, size, mtime) and every rule file (name and text), so an edited rule or a rebuilt
+/// pyward never meets a stale entry (wasmtime also refuses machine code from another engine
+/// build, and yara-x then compiles again). Any failure (read-only home, foreign owner,
 /// corrupt entry) falls back to compiling: the cache can only make a scan faster.
 pub mod cache {
     use super::Source;

@@ -449,11 +449,7 @@ impl Reader {
         }
         let mut secret_search: Vec<(String, PyRegex)> = DEFAULT_SECRET_REGEXES
             .iter()
-            .filter_map(|(n, r)| {
-                PyRegex::new(r, MatchMode::Start)
-                    .ok()
-                    .map(|re| (n.to_string(), re))
-            })
+            .map(|(n, r)| (n.to_string(), PyRegex::builtin(r, MatchMode::Start)))
             .collect();
         if let Some(n) = get("secret_search") {
             for (name, re) in self.named_regexes(n, "secret_search") {

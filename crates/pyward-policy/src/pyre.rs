@@ -9,6 +9,7 @@
 //! syntax such as look-behind (`(?<![A-Z0-9])` in Anchore's AWS key regexes).
 
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Longest pattern accepted (a policy is not the place for a megabyte regex).
 pub const MAX_PATTERN_LEN: usize = 4096;
@@ -28,14 +29,17 @@ pub enum MatchMode {
 enum Engine {
     Plain(regex::Regex),
     Fancy(fancy_regex::Regex),
+    /// A built-in pattern that did not compile (a unit test rules this out): matches nothing.
+    Broken,
 }
 
-/// A compiled pattern with its source and mode.
+/// A pattern with its source and mode. A policy's own patterns are compiled (and so checked)
+/// when the policy loads; pyward's built-in ones on their first use.
 #[derive(Clone)]
 pub struct PyRegex {
     pub source: String,
     pub mode: MatchMode,
-    engine: Engine,
+    engine: OnceLock<Engine>,
 }
 
 impl fmt::Debug for PyRegex {
@@ -65,63 +69,85 @@ fn translate(pattern: &str) -> String {
     out
 }
 
-impl PyRegex {
-    pub fn new(source: &str, mode: MatchMode) -> Result<PyRegex, String> {
-        if source.len() > MAX_PATTERN_LEN {
-            return Err(format!(
-                "the pattern is {} characters, over the {MAX_PATTERN_LEN}-character limit",
-                source.len()
-            ));
-        }
-        let body = translate(source);
-        let full = match mode {
-            MatchMode::Start => format!("^(?:{body})"),
-            MatchMode::Anywhere => body.clone(),
-        };
-        let engine = match regex::RegexBuilder::new(&full)
-            .size_limit(SIZE_LIMIT)
-            .build()
-        {
-            Ok(r) => Engine::Plain(r),
-            Err(plain_err) => {
-                match fancy_regex::RegexBuilder::new(&full)
-                    .delegate_size_limit(SIZE_LIMIT)
-                    .backtrack_limit(100_000)
-                    .build()
-                {
-                    Ok(r) => Engine::Fancy(r),
-                    Err(e) => {
-                        let msg = match plain_err {
-                            regex::Error::CompiledTooBig(_) => {
-                                "the pattern compiles too big; simplify it".to_string()
-                            }
-                            _ => e.to_string(),
-                        };
-                        return Err(format!("invalid regex `{source}`: {msg}"));
-                    }
+fn compile(source: &str, mode: MatchMode) -> Result<Engine, String> {
+    if source.len() > MAX_PATTERN_LEN {
+        return Err(format!(
+            "the pattern is {} characters, over the {MAX_PATTERN_LEN}-character limit",
+            source.len()
+        ));
+    }
+    let body = translate(source);
+    let full = match mode {
+        MatchMode::Start => format!("^(?:{body})"),
+        MatchMode::Anywhere => body.clone(),
+    };
+    let engine = match regex::RegexBuilder::new(&full)
+        .size_limit(SIZE_LIMIT)
+        .build()
+    {
+        Ok(r) => Engine::Plain(r),
+        Err(plain_err) => {
+            match fancy_regex::RegexBuilder::new(&full)
+                .delegate_size_limit(SIZE_LIMIT)
+                .backtrack_limit(100_000)
+                .build()
+            {
+                Ok(r) => Engine::Fancy(r),
+                Err(e) => {
+                    let msg = match plain_err {
+                        regex::Error::CompiledTooBig(_) => {
+                            "the pattern compiles too big; simplify it".to_string()
+                        }
+                        _ => e.to_string(),
+                    };
+                    return Err(format!("invalid regex `{source}`: {msg}"));
                 }
             }
-        };
+        }
+    };
+    Ok(engine)
+}
+
+impl PyRegex {
+    /// A policy's pattern, compiled now: an invalid one is an error at load.
+    pub fn new(source: &str, mode: MatchMode) -> Result<PyRegex, String> {
         Ok(PyRegex {
             source: source.to_string(),
             mode,
-            engine,
+            engine: OnceLock::from(compile(source, mode)?),
         })
+    }
+
+    /// One of pyward's built-in patterns (tested to compile), compiled on its first use: the
+    /// dozen secret regexes every policy carries cost about a seventh of a one-package scan's
+    /// start-up to compile, and most scans never run them on a line.
+    pub fn builtin(source: &str, mode: MatchMode) -> PyRegex {
+        PyRegex {
+            source: source.to_string(),
+            mode,
+            engine: OnceLock::new(),
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        self.engine
+            .get_or_init(|| compile(&self.source, self.mode).unwrap_or(Engine::Broken))
     }
 
     /// Whether the pattern matches `subject` (a backtracking limit hit counts as no match).
     pub fn is_match(&self, subject: &str) -> bool {
-        match &self.engine {
+        match self.engine() {
             Engine::Plain(r) => r.is_match(subject),
             Engine::Fancy(r) => r.is_match(subject).unwrap_or(false),
+            Engine::Broken => false,
         }
     }
 
     /// The pattern as the `regex` crate compiled it, when it could (for [`regex::RegexSet`]).
     pub fn plain_source(&self) -> Option<String> {
-        match &self.engine {
+        match self.engine() {
             Engine::Plain(r) => Some(r.as_str().to_string()),
-            Engine::Fancy(_) => None,
+            Engine::Fancy(_) | Engine::Broken => None,
         }
     }
 }

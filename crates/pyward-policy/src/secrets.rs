@@ -38,3 +38,28 @@ pub const DEFAULT_SECRET_REGEXES: &[(&str, &str)] = &[
     ("GOOGLE_API_KEY", r".*\bAIza[0-9A-Za-z_-]{35}\b"),
     ("PYPI_TOKEN", r".*\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::DEFAULT_SECRET_REGEXES;
+    use crate::pyre::{MatchMode, PyRegex};
+
+    /// The built-in patterns are compiled on first use, without an error path: each must
+    /// compile, and match the kind of line it is for.
+    #[test]
+    fn every_builtin_secret_regex_compiles() {
+        for (name, source) in DEFAULT_SECRET_REGEXES {
+            assert!(
+                PyRegex::new(source, MatchMode::Start).is_ok(),
+                "{name}: {source}"
+            );
+        }
+        let pgp = DEFAULT_SECRET_REGEXES
+            .iter()
+            .find(|(n, _)| *n == "PGP_PRIV_KEY")
+            .map(|(_, r)| PyRegex::builtin(r, MatchMode::Start))
+            .unwrap();
+        assert!(pgp.is_match("-----BEGIN PGP PRIVATE KEY BLOCK-----"));
+        assert!(!pgp.is_match("-----BEGIN PGP PUBLIC KEY BLOCK-----"));
+    }
+}
