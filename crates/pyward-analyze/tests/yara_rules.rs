@@ -75,6 +75,10 @@ fn shipped_rules_match_their_payload_styles() {
             "pyward_ransom_note",
         ),
         (
+            "out = bytes(c ^ k for c in buf)\nprint('Send 0.5 BTC to recover them')\n",
+            "pyward_ransom_note",
+        ),
+        (
             "os.system('powershell -w hidden -enc SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQA')\n",
             "pyward_powershell_cradle",
         ),
