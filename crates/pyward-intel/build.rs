@@ -21,6 +21,8 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-changed=data/popular.txt");
     println!("cargo:rerun-if-changed=src/names/keys.rs");
+    // The slots hold `table::key_hash` values: a change to it must rebuild them.
+    println!("cargo:rerun-if-changed=src/names/table.rs");
     let text = std::fs::read_to_string("data/popular.txt")
         .unwrap_or_else(|e| panic!("reading data/popular.txt: {e}"));
 
