@@ -1361,7 +1361,7 @@ fn raw_ip_urls(s: &str) -> Vec<String> {
 
 fn has_bidi_or_invisible(src: &str) -> Option<(u32, char)> {
     // The characters looked for all encode with the lead byte 0xE2.
-    if !src.bytes().any(|b| b == 0xe2) {
+    if !src.as_bytes().contains(&0xe2) {
         return None;
     }
     for (i, line) in src.lines().enumerate() {

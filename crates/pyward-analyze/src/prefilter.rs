@@ -368,8 +368,8 @@ fn at_boundary(src: &[u8], pat: &str, bit: u32, start: usize) -> bool {
         // Chrome's cookie store is a file in a profile path (`.../Network/Cookies`, a `"Cookies"`
         // path part), not httpx's `Cookies` class or `LooseCookies`.
         "Cookies" => matches!(before, Some(b'/' | b'\\' | b'\'' | b'"')),
-        // `sh -i`, not `ssh -i` (`bash -i` is its own token).
-        "sh -i" => !word(before),
+        // `sh -i`, not `ssh -i` (`bash -i` is its own token); `curl`, not `pycurl`.
+        "sh -i" | "curl" | "wget" => !word(before),
         // PyArmor's runtime module, not `pytransform3d`.
         "pytransform" => !word(after),
         // `os.dup2` or a `'dup2'` looked up by name, not PHP's `eio_dup2` in a lexer's table.
@@ -494,6 +494,8 @@ mod tests {
             ("URL = 'https://pastebin.com/raw/x'", true),
             ("cmd = 'ssh -i key host'", false),
             ("cmd = 'sh -i'", true),
+            ("import pycurl\nimport subprocess", false),
+            ("subprocess.run(['curl', url])", true),
         ] {
             assert_eq!(needs_parse(code.as_bytes(), "m.py"), parse, "{code}");
         }
