@@ -5,7 +5,7 @@
 use crate::decode::{self, Budget};
 use std::collections::HashMap;
 use std::time::Instant;
-use tree_sitter::Node;
+use tree_sitter::{Node, TreeCursor};
 
 /// One call site.
 #[derive(Debug, Clone, Default)]
@@ -157,8 +157,10 @@ impl<'a> Extractor<'a> {
     /// Walk the tree twice: bindings (imports, assignments) first, then facts.
     pub fn run(&mut self, root: Node<'a>) {
         self.facts.syntax_errors = root.has_error();
-        self.bind(root, 0);
-        self.walk(root, 0, true, false, false);
+        // One cursor per pass: a cursor per node (`Node::walk`) allocated and freed its stack
+        // for every node of the tree.
+        self.bind(&mut root.walk(), 0);
+        self.walk(&mut root.walk(), 0, true, false, false);
         if self.timed_out {
             self.facts
                 .notes
@@ -172,11 +174,13 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    fn bind(&mut self, n: Node<'a>, depth: usize) {
+    /// Record the bindings at the cursor's node and below it; the cursor ends where it began.
+    fn bind(&mut self, cursor: &mut TreeCursor<'a>, depth: usize) {
         if depth > self.limits.max_depth {
             self.too_deep = true;
             return;
         }
+        let n = cursor.node();
         match n.kind() {
             "import_statement" => {
                 let mut c = n.walk();
@@ -241,12 +245,12 @@ impl<'a> Extractor<'a> {
                     }
                 }
             }
+            // Imports and assignments are statements: an expression holds none of them
+            // (a parse with errors may nest anything anywhere, so it is walked all through).
+            kind if NO_STATEMENTS_BELOW.contains(&kind) && !n.has_error() => return,
             _ => {}
         }
-        let mut c = n.walk();
-        for child in n.named_children(&mut c) {
-            self.bind(child, depth + 1);
-        }
+        for_each_named_child(cursor, |cursor| self.bind(cursor, depth + 1));
     }
 
     /// The qualified name an expression stands for, after aliases and reflection.
@@ -542,7 +546,16 @@ impl<'a> Extractor<'a> {
         }
     }
 
-    fn walk(&mut self, n: Node<'a>, depth: usize, top: bool, in_decode: bool, in_loop: bool) {
+    /// Record the facts at the cursor's node and below it; the cursor ends where it began.
+    fn walk(
+        &mut self,
+        cursor: &mut TreeCursor<'a>,
+        depth: usize,
+        top: bool,
+        in_decode: bool,
+        in_loop: bool,
+    ) {
+        let n = cursor.node();
         if self.timed_out {
             return;
         }
@@ -597,10 +610,9 @@ impl<'a> Extractor<'a> {
             }
             _ => {}
         }
-        let mut c = n.walk();
-        for child in n.named_children(&mut c) {
-            self.walk(child, depth + 1, top, in_decode, in_loop);
-        }
+        for_each_named_child(cursor, |cursor| {
+            self.walk(cursor, depth + 1, top, in_decode, in_loop)
+        });
     }
 
     /// Record a call; returns whether it was statically decoded (so nested calls are not
@@ -728,6 +740,52 @@ impl<'a> Extractor<'a> {
         });
         Some(self.facts.decoded.len() - 1)
     }
+}
+
+/// Expression kinds: no import or assignment statement is ever below them.
+const NO_STATEMENTS_BELOW: &[&str] = &[
+    "call",
+    "argument_list",
+    "string",
+    "concatenated_string",
+    "binary_operator",
+    "boolean_operator",
+    "comparison_operator",
+    "unary_operator",
+    "not_operator",
+    "attribute",
+    "subscript",
+    "list",
+    "tuple",
+    "set",
+    "dictionary",
+    "parenthesized_expression",
+    "list_comprehension",
+    "set_comprehension",
+    "dictionary_comprehension",
+    "generator_expression",
+    "conditional_expression",
+    "lambda",
+];
+
+/// Calls `visit` with the cursor on each named child of its node in turn, then puts the cursor
+/// back on the node.
+fn for_each_named_child<'a>(
+    cursor: &mut TreeCursor<'a>,
+    mut visit: impl FnMut(&mut TreeCursor<'a>),
+) {
+    if !cursor.goto_first_child() {
+        return;
+    }
+    loop {
+        if cursor.node().is_named() {
+            visit(cursor);
+        }
+        if !cursor.goto_next_sibling() {
+            break;
+        }
+    }
+    cursor.goto_parent();
 }
 
 fn collect_inner_calls<'a>(n: Node<'a>, ex: &Extractor<'a>, out: &mut Vec<String>, depth: usize) {

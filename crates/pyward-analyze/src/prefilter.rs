@@ -360,8 +360,11 @@ fn at_boundary(src: &[u8], pat: &str, bit: u32, start: usize) -> bool {
     let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
     let dotted = |b: Option<u8>| word(b) || b == Some(b'.');
     match pat {
-        // The builtin, not `model.eval(` or `literal_eval(` (`exec(` has no method look-alike).
-        _ if (bit == EXEC && pat != "exec(") || pat == "chr" => !dotted(before),
+        // The builtin, not `model.eval(` or `literal_eval(` (`exec(` has no method look-alike),
+        // nor a method named like it (`def eval(self, script)`, Redis' EVAL).
+        _ if (bit == EXEC && pat != "exec(") || pat == "chr" => {
+            !dotted(before) && !src.get(..start).is_some_and(|s| s.ends_with(b"def "))
+        }
         // A dot-directory as a path component: `~/.aws/config`, `".ssh"`, not
         // `botocore.awsrequest`, `docs.aws.amazon.com` or `developer.mozilla.org`.
         ".ssh" | ".gnupg" | ".aws" | ".kube" | ".mozilla" => !dotted(before) && !dotted(after),
@@ -495,6 +498,11 @@ mod tests {
             ("cmd = 'ssh -i key host'", false),
             ("cmd = 'sh -i'", true),
             ("import pycurl\nimport subprocess", false),
+            (
+                "def eval(self, script):\n    return ''.join(chr(c) for c in script)",
+                false,
+            ),
+            ("eval(''.join(chr(c) for c in script))", true),
             ("subprocess.run(['curl', url])", true),
         ] {
             assert_eq!(needs_parse(code.as_bytes(), "m.py"), parse, "{code}");
