@@ -4,250 +4,59 @@
 //! not parsed; capability-only signals in them are not reported (they could not raise a
 //! package's score above the capability cap anyway).
 
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::{dfa, Anchored, MatchKind};
-use std::sync::OnceLock;
+mod tokens;
 
-const EXEC: u32 = 1;
-const DECODE: u32 = 1 << 1;
-const NET: u32 = 1 << 2;
-const PROC: u32 = 1 << 3;
-const SENS: u32 = 1 << 4;
-const SELF: u32 = 1 << 5;
-const DEL: u32 = 1 << 6;
-const WALK: u32 = 1 << 7;
-const CIPHER: u32 = 1 << 8;
-const ALONE: u32 = 1 << 9;
-const CRADLE: u32 = 1 << 10;
-const PERSIST: u32 = 1 << 11;
-const STEG: u32 = 1 << 12;
-const RECON: u32 = 1 << 13;
-const ENV: u32 = 1 << 15;
-const DUP: u32 = 1 << 16;
-/// Weak decoding hints (`chr`, `[::-1]`): they count with `join(` or a strong decoder.
-const WEAK: u32 = 1 << 17;
-const JOIN: u32 = 1 << 18;
-/// Fetching calls (download-and-execute needs one of them).
-const DL: u32 = 1 << 19;
-const REV: u32 = 1 << 20;
-/// Writing a file (persistence needs a write or a process next to its location).
-const WRITE: u32 = 1 << 21;
+use tokens::*;
 
-const PATTERNS: &[(&str, u32)] = &[
-    ("exec(", EXEC),
-    ("exec ", EXEC),
-    ("execfile", EXEC),
-    ("eval(", EXEC),
-    ("marshal", DECODE),
-    ("pyarmor", ALONE),
-    ("pytransform", ALONE),
-    ("b64decode", DECODE),
-    ("b32decode", DECODE),
-    ("b16decode", DECODE),
-    ("decodebytes", DECODE),
-    ("decodestring", DECODE),
-    ("a2b_", DECODE),
-    ("decompress", DECODE),
-    ("fromhex", DECODE),
-    ("unhexlify", DECODE),
-    ("rot13", DECODE),
-    ("rot_13", DECODE),
-    ("chr", WEAK),
-    ("::-1]", REV),
-    ("join(", JOIN),
-    ("'base64'", DECODE),
-    ("\"base64\"", DECODE),
-    ("'hex'", DECODE),
-    ("decrypt", DECODE),
-    ("socket", NET),
-    ("urllib", NET),
-    ("urlopen", NET | DL),
-    ("urlretrieve", NET | DL),
-    ("requests.get", DL),
-    ("httpx.get", DL),
-    ("urllib2", DL),
-    ("requests", NET),
-    ("http.client", NET),
-    ("httplib", NET),
-    ("httpx", NET),
-    ("ftplib", NET),
-    ("smtplib", NET),
-    ("aiohttp", NET),
-    ("pycurl", NET),
-    ("websocket", NET),
-    ("subprocess", PROC),
-    ("system(", PROC),
-    ("popen", PROC),
-    ("spawn", PROC),
-    ("startfile", PROC),
-    ("execv", PROC),
-    (".ssh", SENS),
-    (".gnupg", SENS),
-    (".aws", SENS),
-    (".kube", SENS),
-    ("/etc/shadow", SENS),
-    ("/etc/passwd", SENS),
-    (".docker/config", SENS),
-    ("git-credentials", SENS),
-    ("Login Data", SENS),
-    ("Local State", SENS),
-    ("Cookies", SENS),
-    (".mozilla", SENS),
-    ("User Data", SENS),
-    ("Local Storage", SENS),
-    ("environ", ENV),
-    ("gethostname", ENV),
-    ("getuser", ENV),
-    ("__file__", SELF),
-    ("argv[0]", SELF),
-    ("os.remove(", DEL),
-    ("unlink(", DEL),
-    ("rmtree(", DEL),
-    ("os.rename(", DEL),
-    ("os.replace(", DEL),
-    (".rename(", DEL),
-    ("shutil.move(", DEL),
-    ("walk(", WALK),
-    ("scandir(", WALK),
-    ("listdir(", WALK),
-    ("glob(", WALK),
-    ("iterdir(", WALK),
-    ("encrypt", CIPHER),
-    ("Cipher", CIPHER),
-    ("Fernet", CIPHER),
-    ("^=", CIPHER),
-    (" ^ ", CIPHER),
-    ("dup2", DUP),
-    ("/dev/tcp", ALONE),
-    ("nc -e", ALONE),
-    ("ncat -e", ALONE),
-    ("bash -i", ALONE),
-    ("sh -i", ALONE),
-    ("stratum", ALONE),
-    ("xmrig", ALONE),
-    ("donate-level", ALONE),
-    ("cryptonight", ALONE),
-    ("moneroocean", ALONE),
-    ("nanopool", ALONE),
-    ("supportxmr", ALONE),
-    ("minexmr", ALONE),
-    ("pastebin", ALONE),
-    ("paste.ee", ALONE),
-    ("hastebin", ALONE),
-    ("ghostbin", ALONE),
-    ("transfer.sh", ALONE),
-    ("anonfiles", ALONE),
-    ("file.io", ALONE),
-    ("/api/webhooks", ALONE),
-    ("api.telegram.org", ALONE),
-    ("hooks.slack.com", ALONE),
-    ("ngrok", ALONE),
-    ("trycloudflare", ALONE),
-    ("serveo.net", ALONE),
-    ("localtunnel", ALONE),
-    ("webhook.site", ALONE),
-    ("pipedream.net", ALONE),
-    ("requestbin", ALONE),
-    ("oastify", ALONE),
-    ("burpcollaborator", ALONE),
-    ("interact.sh", ALONE),
-    ("dnslog.cn", ALONE),
-    ("ipinfo.io", ALONE),
-    ("ip-api.com", ALONE),
-    ("ipify.org", ALONE),
-    ("ifconfig.me", ALONE),
-    ("icanhazip", ALONE),
-    ("geolocation-db", ALONE),
-    ("curl", CRADLE),
-    ("wget", CRADLE),
-    ("Invoke-WebRequest", CRADLE),
-    ("DownloadString", CRADLE),
-    ("open(", WRITE),
-    ("write_text", WRITE),
-    ("crontab", PERSIST),
-    ("/etc/cron", PERSIST),
-    ("/var/spool/cron", PERSIST),
-    (".bashrc", PERSIST),
-    (".bash_profile", PERSIST),
-    (".zshrc", PERSIST),
-    ("/etc/profile", PERSIST),
-    ("systemd", PERSIST),
-    ("autostart", PERSIST),
-    ("CurrentVersion", PERSIST),
-    ("LaunchAgents", PERSIST),
-    ("schtasks", PERSIST),
-    ("pyperclip", ALONE),
-    ("win32clipboard", ALONE),
-    ("lsb", STEG),
-    ("stegano", STEG),
-    ("Steganography", STEG),
-    ("Documents", RECON),
-    ("Downloads", RECON),
-    ("PycharmProjects", RECON),
-    ("Desktop", RECON),
-];
+// The token DFA, built from `tokens::PATTERNS` by build.rs: CLASSES, STRIDE, START,
+// MATCHES_BELOW, MAX_TOKEN_LEN, TRANS, MATCH_ENDS, MATCH_IDS.
+include!(concat!(env!("OUT_DIR"), "/prefilter_dfa.rs"));
 
-/// The token automaton, scanned by [`Tokens::for_each`].
-struct Tokens {
-    dfa: dfa::DFA,
-    start: StateID,
-    /// Longest token minus one: how far a lane starts before the part of the file it reports.
-    overlap: usize,
-}
-
-fn tokens() -> Option<&'static Tokens> {
-    static TOKENS: OnceLock<Option<Tokens>> = OnceLock::new();
-    TOKENS
-        .get_or_init(|| {
-            // Standard semantics: every occurrence of every token, overlapping ones included
-            // (`requests.get` is also `requests`, `urllib2` also `urllib`). No prefilter: with
-            // this many tokens it would not skip anything.
-            let dfa = dfa::Builder::new()
-                .match_kind(MatchKind::Standard)
-                .prefilter(false)
-                .build(PATTERNS.iter().map(|(p, _)| p))
-                .ok()?;
-            let start = dfa.start_state(Anchored::No).ok()?;
-            let overlap = dfa.max_pattern_len().saturating_sub(1);
-            Some(Tokens {
-                dfa,
-                start,
-                overlap,
-            })
-        })
-        .as_ref()
-}
+/// The compiled-in token DFA (Standard semantics: every occurrence of every token, overlapping
+/// ones included, so `requests.get` is also `requests` and `urllib2` also `urllib`).
+struct Tokens;
 
 impl Tokens {
+    #[inline(always)]
+    fn next(sid: u32, b: u8) -> u32 {
+        TRANS[(sid + u32::from(CLASSES[usize::from(b)])) as usize]
+    }
+
+    /// Calls `found(token index, start offset)` for each token the match state `sid` ends at
+    /// `end`.
+    fn report(sid: u32, end: usize, found: &mut impl FnMut(usize, usize)) {
+        let state = (sid / STRIDE) as usize;
+        let (from, to) = (MATCH_ENDS[state], MATCH_ENDS[state + 1]);
+        for &pattern in &MATCH_IDS[usize::from(from)..usize::from(to)] {
+            let pattern = usize::from(pattern);
+            let len = PATTERNS.get(pattern).map_or(0, |(p, _)| p.len());
+            found(pattern, end - len);
+        }
+    }
+
     /// Calls `found(token index, start offset)` for every token occurrence in `src`, in no
     /// particular order.
     ///
     /// A DFA walk is bound by the latency of its table load, one byte after the other (about
     /// 500 MB/s here, the largest cost of a scan after parsing). So the file is cut into four
     /// quarters walked together in one loop: four independent loads per step instead of one,
-    /// about 3× the speed. Each lane after the first starts `overlap` bytes early, from the
-    /// start state, and reports only tokens whose last byte is inside its own quarter, so a
-    /// token across a cut is found exactly once.
-    fn for_each(&self, src: &[u8], mut found: impl FnMut(usize, usize)) {
-        let d = &self.dfa;
-        let mut report = |sid: StateID, end: usize| {
-            for i in 0..d.match_len(sid) {
-                let pid = d.match_pattern(sid, i);
-                found(pid.as_usize(), end - d.pattern_len(pid));
-            }
-        };
+    /// about 3× the speed. Each lane after the first starts `MAX_TOKEN_LEN - 1` bytes early,
+    /// from the start state, and reports only tokens whose last byte is inside its own quarter,
+    /// so a token across a cut is found exactly once.
+    fn for_each(src: &[u8], mut found: impl FnMut(usize, usize)) {
+        let overlap = MAX_TOKEN_LEN - 1;
         let quarter = src.len() / 4;
-        if quarter <= self.overlap {
-            let mut sid = self.start;
+        if quarter <= overlap {
+            let mut sid = START;
             for (i, &b) in src.iter().enumerate() {
-                sid = d.next_state(Anchored::No, sid, b);
-                if d.is_special(sid) && d.is_match(sid) {
-                    report(sid, i + 1);
+                sid = Self::next(sid, b);
+                if sid < MATCHES_BELOW {
+                    Self::report(sid, i + 1, &mut found);
                 }
             }
             return;
         }
-        let o = self.overlap;
+        let o = overlap;
         // Lane l walks src[begin[l]..end[l]] and reports tokens ending after `own[l]`.
         let begin = [0, quarter - o, 2 * quarter - o, 3 * quarter - o];
         let own = [0, quarter, 2 * quarter, 3 * quarter];
@@ -255,21 +64,20 @@ impl Tokens {
         let lane = |l: usize| src.get(begin[l]..end[l]).unwrap_or_default();
         // Every lane is at least `quarter` bytes long: walk that many steps together.
         let (l0, l1, l2, l3) = (lane(0), lane(1), lane(2), lane(3));
-        let mut sid = [self.start; 4];
+        let mut sid = [START; 4];
         let together = l0.iter().zip(l1).zip(l2).zip(l3).enumerate();
         for (i, (((&b0, &b1), &b2), &b3)) in together {
-            let s = [
-                d.next_state(Anchored::No, sid[0], b0),
-                d.next_state(Anchored::No, sid[1], b1),
-                d.next_state(Anchored::No, sid[2], b2),
-                d.next_state(Anchored::No, sid[3], b3),
+            sid = [
+                Self::next(sid[0], b0),
+                Self::next(sid[1], b1),
+                Self::next(sid[2], b2),
+                Self::next(sid[3], b3),
             ];
-            sid = s;
-            if d.is_special(s[0]) | d.is_special(s[1]) | d.is_special(s[2]) | d.is_special(s[3]) {
+            if sid.iter().any(|&s| s < MATCHES_BELOW) {
                 for l in 0..4 {
                     let at = begin[l] + i + 1;
-                    if d.is_match(s[l]) && at > own[l] {
-                        report(s[l], at);
+                    if sid[l] < MATCHES_BELOW && at > own[l] {
+                        Self::report(sid[l], at, &mut found);
                     }
                 }
             }
@@ -278,9 +86,9 @@ impl Tokens {
         for l in 1..4 {
             let mut state = sid[l];
             for (i, &b) in lane(l).iter().enumerate().skip(quarter) {
-                state = d.next_state(Anchored::No, state, b);
-                if d.is_special(state) && d.is_match(state) {
-                    report(state, begin[l] + i + 1);
+                state = Self::next(state, b);
+                if state < MATCHES_BELOW {
+                    Self::report(state, begin[l] + i + 1, &mut found);
                 }
             }
         }
@@ -298,15 +106,12 @@ pub fn reason(src: &[u8], file_name: &str) -> Option<&'static str> {
     if file_name == "setup.py" {
         return Some("setup.py");
     }
-    let Some(tokens) = tokens() else {
-        return Some("no automaton");
-    };
     let mut g = 0u32;
     // Self-deletion needs `__file__`/`argv[0]` near a delete call (the rule reads the call's
     // arguments), so positions are kept for a proximity check.
     let mut self_pos: Vec<usize> = Vec::new();
     let mut del_pos: Vec<usize> = Vec::new();
-    tokens.for_each(src, |pattern, start| {
+    Tokens::for_each(src, |pattern, start| {
         let Some((pat, bit)) = PATTERNS.get(pattern) else {
             return;
         };
@@ -426,7 +231,7 @@ fn long_base64_run(src: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{needs_parse, reason, tokens, PATTERNS};
+    use super::{needs_parse, reason, Tokens, PATTERNS};
 
     /// Every occurrence of every token, by brute force.
     fn naive(src: &[u8]) -> Vec<(usize, usize)> {
@@ -445,7 +250,6 @@ mod tests {
 
     #[test]
     fn the_four_lane_walk_finds_every_token_once() {
-        let tokens = tokens().expect("token automaton builds");
         // Tokens placed at random offsets and across the lane cuts of files of many lengths,
         // overlapping ones (`websocket` holds `socket`, `requests.get` holds `requests`) too.
         let pieces: [&[u8]; 5] = [b"websocket", b"requests.get(", b"exec(", b"/.ssh/", b" x "];
@@ -468,11 +272,35 @@ mod tests {
                     src.splice(at..at, piece.iter().copied());
                 }
                 let mut got = Vec::new();
-                tokens.for_each(&src, |p, start| got.push((p, start)));
+                Tokens::for_each(&src, |p, start| got.push((p, start)));
                 got.sort_unstable();
                 assert_eq!(got, naive(&src), "length {}", src.len());
             }
         }
+    }
+
+    #[test]
+    fn the_compiled_in_dfa_finds_what_brute_force_finds_in_the_samples() {
+        // The malicious corpus and fixtures: real Python, full of tokens.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+        let mut dirs = vec![root];
+        let mut files = 0;
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).expect("tests folder").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "py") {
+                    let src = std::fs::read(&p).expect("sample");
+                    let mut got = Vec::new();
+                    Tokens::for_each(&src, |t, start| got.push((t, start)));
+                    got.sort_unstable();
+                    assert_eq!(got, naive(&src), "{}", p.display());
+                    files += 1;
+                }
+            }
+        }
+        assert!(files >= 25, "only {files} sample files found");
     }
 
     #[test]
