@@ -472,10 +472,10 @@ pub fn analyze_package_detailed(
     let mut findings = Vec::new();
     let mut rules = BTreeSet::new();
     // The files within the byte budget, chosen in order from the tree's sizes, then analysed
-    // in parallel (a single big package, e.g. one wheel, would otherwise use one core) and
-    // merged in order, so the result does not depend on scheduling.
+    // in parallel (a single big package, e.g. one wheel, would otherwise use one core).
     let mut spent: u64 = 0;
     let mut chosen: Vec<&String> = Vec::new();
+    let mut sizes: Vec<u64> = Vec::new();
     for path in package.files.iter().filter(|p| is_python_path(p)) {
         if spent > opts.max_package_bytes {
             notes.push(Note::new(
@@ -488,16 +488,28 @@ pub fn analyze_package_detailed(
             ));
             break;
         }
-        spent += tree
+        let size = tree
             .entry(path)
             .map_or(0, |e| e.size.min(opts.max_file_bytes));
+        spent += size;
         chosen.push(path);
+        sizes.push(size);
     }
-    let per_file: Vec<(Option<FileAnalysis>, Vec<Note>)> = chosen
+    // Largest files first, one file per task: a package's scan lasts at least as long as its
+    // biggest file (hf_api.py, 700 KB, is most of huggingface-hub's), so it must not start last.
+    let mut order: Vec<(usize, &String, u64)> = chosen
+        .iter()
+        .zip(&sizes)
+        .enumerate()
+        .map(|(i, (path, size))| (i, *path, *size))
+        .collect();
+    order.sort_by_key(|&(_, _, size)| std::cmp::Reverse(size));
+    let mut per_file: Vec<(usize, (Option<FileAnalysis>, Vec<Note>))> = order
         .par_iter()
-        .map(|path| {
+        .with_max_len(1)
+        .map(|&(i, path, _)| {
             let display = tree.display_path(path);
-            match tree.read(path, opts.max_file_bytes) {
+            let result = match tree.read(path, opts.max_file_bytes) {
                 Ok(bytes) => (Some(analyze_file(&display, &bytes, opts)), Vec::new()),
                 // Dropped while streaming an image because `worth_keeping` cleared it (or
                 // because the scan's analysis budget ran out, which the scan reports itself).
@@ -509,10 +521,13 @@ pub fn analyze_package_detailed(
                     let note = Note::new(&display, NoteKind::Skipped, format!("not analysed: {e}"));
                     (None, vec![note])
                 }
-            }
+            };
+            (i, result)
         })
         .collect();
-    for ((fa, read_notes), path) in per_file.into_iter().zip(&chosen) {
+    // Merged in the package's file order, so the result does not depend on scheduling.
+    per_file.sort_by_key(|(i, _)| *i);
+    for ((_, (fa, read_notes)), path) in per_file.into_iter().zip(&chosen) {
         notes.extend(read_notes);
         let Some(fa) = fa else { continue };
         notes.extend(fa.notes);
