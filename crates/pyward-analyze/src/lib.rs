@@ -504,7 +504,9 @@ pub fn analyze_package_detailed(
         .map(|(i, (path, size))| (i, *path, *size))
         .collect();
     order.sort_by_key(|&(_, _, size)| std::cmp::Reverse(size));
-    let mut per_file: Vec<(usize, (Option<FileAnalysis>, Vec<Note>))> = order
+    // (index in `chosen`, the file's analysis if it was read, notes from reading it)
+    type FileResult = (usize, (Option<FileAnalysis>, Vec<Note>));
+    let mut per_file: Vec<FileResult> = order
         .par_iter()
         .with_max_len(1)
         .map(|&(i, path, _)| {
