@@ -17,6 +17,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Ratios are only judged past this many uncompressed bytes.
@@ -78,6 +79,9 @@ struct Collector<'a> {
     /// The read buffer, reused: zeroing a fresh 64 KiB per member cost more than inflating the
     /// thousands of small members of a big wheel.
     chunk: Vec<u8>,
+    /// Bytes decompressed by every collector of this archive, when parts of a zip are read in
+    /// parallel: the total limit holds for the archive, not for each part.
+    shared_total: Option<&'a AtomicU64>,
 }
 
 impl<'a> Collector<'a> {
@@ -91,7 +95,35 @@ impl<'a> Collector<'a> {
             count: 0,
             keep,
             chunk: vec![0u8; 64 * 1024],
+            shared_total: None,
         }
+    }
+
+    /// A collector for one part of this archive read on another thread, counting its bytes
+    /// against `total` too.
+    fn part<'b>(&self, total: &'b AtomicU64) -> Collector<'b>
+    where
+        'a: 'b,
+    {
+        Collector {
+            display: self.display.clone(),
+            limits: self.limits,
+            entries: Vec::new(),
+            contents: HashMap::new(),
+            total: 0,
+            count: 0,
+            keep: self.keep,
+            chunk: vec![0u8; 64 * 1024],
+            shared_total: Some(total),
+        }
+    }
+
+    /// Take in a part read by [`Collector::part`], after the parts before it.
+    fn absorb(&mut self, part: Collector<'_>) {
+        self.entries.extend(part.entries);
+        self.contents.extend(part.contents);
+        self.total += part.total;
+        self.count += part.count;
     }
 
     fn error(&self, message: impl Into<String>) -> Error {
@@ -172,7 +204,11 @@ impl<'a> Collector<'a> {
             }
             size += n as u64;
             self.total += n as u64;
-            if self.total > self.limits.max_total_uncompressed {
+            let total = match self.shared_total {
+                Some(all) => all.fetch_add(n as u64, Ordering::Relaxed) + n as u64,
+                None => self.total,
+            };
+            if total > self.limits.max_total_uncompressed {
                 return Err(self.error(format!(
                     "unpacks to more than {} bytes (limit); refusing to read a likely archive bomb",
                     self.limits.max_total_uncompressed
@@ -240,8 +276,39 @@ pub fn open(
     limits: &Limits,
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
+    open_file(path, kind, limits, None, warnings)
+}
+
+/// Archives up to this size are read into memory whole by [`open`] and [`open_keeping`].
+const IN_MEMORY: u64 = 256 * 1024 * 1024;
+
+/// An archive up to [`IN_MEMORY`] bytes is read whole, so its zip members are inflated (and
+/// judged by `keep`, which may analyse them) on every core; a bigger one is streamed from the
+/// file, one member after the other.
+fn open_file(
+    path: &Path,
+    kind: ArchiveKind,
+    limits: &Limits,
+    keep: Option<&dyn Keep>,
+    warnings: &mut Vec<Warning>,
+) -> Result<MemTree, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    open_from(path, BufReader::new(file), kind, limits, None, warnings)
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len <= IN_MEMORY {
+        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        BufReader::new(file)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(path, e))?;
+        return open_from(path, Source::Bytes(&bytes), kind, limits, keep, warnings);
+    }
+    open_from(
+        path,
+        Source::File(BufReader::new(file)),
+        kind,
+        limits,
+        keep,
+        warnings,
+    )
 }
 
 /// [`open`] keeping only the member contents `keep` asks for: zip members it does not want
@@ -253,15 +320,7 @@ pub fn open_keeping(
     keep: &dyn Keep,
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    open_from(
-        path,
-        BufReader::new(file),
-        kind,
-        limits,
-        Some(keep),
-        warnings,
-    )
+    open_file(path, kind, limits, Some(keep), warnings)
 }
 
 /// [`open`] for an archive already in memory (one found inside a scanned folder and read
@@ -277,7 +336,7 @@ pub fn open_bytes(
 ) -> Result<MemTree, Error> {
     open_from(
         path,
-        io::Cursor::new(bytes),
+        Source::Bytes(bytes),
         kind,
         limits,
         Some(keep),
@@ -285,9 +344,36 @@ pub fn open_bytes(
     )
 }
 
-fn open_from<R: BufRead + io::Seek>(
+/// Where an archive's bytes come from.
+enum Source<'b> {
+    /// Streamed from its file.
+    File(BufReader<File>),
+    /// Already in memory: a zip's members can then be inflated in parallel.
+    Bytes(&'b [u8]),
+}
+
+fn open_from(
+    path: &Path,
+    source: Source<'_>,
+    kind: ArchiveKind,
+    limits: &Limits,
+    keep: Option<&dyn Keep>,
+    warnings: &mut Vec<Warning>,
+) -> Result<MemTree, Error> {
+    match source {
+        Source::File(reader) => open_from_reader(path, reader, None, kind, limits, keep, warnings),
+        Source::Bytes(bytes) => {
+            let reader = io::Cursor::new(bytes);
+            open_from_reader(path, reader, Some(bytes), kind, limits, keep, warnings)
+        }
+    }
+}
+
+/// `bytes`: the same archive in memory, when it is.
+fn open_from_reader<R: BufRead + io::Seek>(
     path: &Path,
     mut reader: R,
+    bytes: Option<&[u8]>,
     kind: ArchiveKind,
     limits: &Limits,
     keep: Option<&dyn Keep>,
@@ -296,7 +382,10 @@ fn open_from<R: BufRead + io::Seek>(
     let head = reader.fill_buf().map_err(|e| Error::io(path, e))?.to_vec();
     let mut c = Collector::new(path, limits, keep);
     if head.starts_with(b"PK") {
-        read_zip(reader, &mut c, warnings)?;
+        match bytes {
+            Some(bytes) => read_zip_parallel(bytes, &mut c, warnings)?,
+            None => read_zip(reader, &mut c, warnings)?,
+        }
     } else if head.starts_with(&[0x1f, 0x8b]) {
         let compressed = Rc::new(Cell::new(0u64));
         let counted = BufReader::new(Counted {
@@ -326,12 +415,12 @@ fn open_from<R: BufRead + io::Seek>(
     Ok(c.finish(path))
 }
 
-fn read_zip<R: Read + io::Seek>(
+/// The zip's central directory, refused over the member limit.
+fn zip_directory<R: Read + io::Seek>(
     reader: R,
-    c: &mut Collector<'_>,
-    warnings: &mut Vec<Warning>,
-) -> Result<(), Error> {
-    let mut zip = zip::ZipArchive::new(reader)
+    c: &Collector<'_>,
+) -> Result<zip::ZipArchive<R>, Error> {
+    let zip = zip::ZipArchive::new(reader)
         .map_err(|e| c.error(format!("corrupt or truncated zip archive: {e}")))?;
     if zip.len() as u64 > c.limits.max_entries {
         return Err(c.error(format!(
@@ -340,7 +429,68 @@ fn read_zip<R: Read + io::Seek>(
             c.limits.max_entries
         )));
     }
-    for i in 0..zip.len() {
+    Ok(zip)
+}
+
+fn read_zip<R: Read + io::Seek>(
+    reader: R,
+    c: &mut Collector<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    let mut zip = zip_directory(reader, c)?;
+    let all = 0..zip.len();
+    read_zip_members(&mut zip, all, c, warnings)
+}
+
+/// Members below this count are read on one thread (splitting costs more than it saves).
+const PARALLEL_MIN_MEMBERS: usize = 64;
+
+/// [`read_zip`] for a zip in memory: runs of members are inflated on every core, each into
+/// its own collector (the archive's total limit shared), then taken in in member order, so the
+/// result, its warnings and its first error are the same as one thread's.
+fn read_zip_parallel(
+    bytes: &[u8],
+    c: &mut Collector<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    use rayon::prelude::*;
+    let mut zip = zip_directory(io::Cursor::new(bytes), c)?;
+    let n = zip.len();
+    let threads = rayon::current_num_threads();
+    if threads < 2 || n < PARALLEL_MIN_MEMBERS {
+        return read_zip_members(&mut zip, 0..n, c, warnings);
+    }
+    // Several runs per thread, so one run of big members does not hold up the rest.
+    let per_run = n.div_ceil(threads * 4);
+    let total = AtomicU64::new(c.total);
+    let runs: Vec<usize> = (0..n).step_by(per_run).collect();
+    let collector = &*c;
+    let parts: Vec<Result<(Collector<'_>, Vec<Warning>), Error>> = runs
+        .into_par_iter()
+        .map(|start| {
+            let mut part = collector.part(&total);
+            let mut part_warnings = Vec::new();
+            let mut zip = zip.clone();
+            let run = start..(start + per_run).min(n);
+            read_zip_members(&mut zip, run, &mut part, &mut part_warnings)?;
+            Ok((part, part_warnings))
+        })
+        .collect();
+    for part in parts {
+        let (part, part_warnings) = part?;
+        c.absorb(part);
+        warnings.extend(part_warnings);
+    }
+    Ok(())
+}
+
+fn read_zip_members<R: Read + io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    members: std::ops::Range<usize>,
+    c: &mut Collector<'_>,
+    warnings: &mut Vec<Warning>,
+) -> Result<(), Error> {
+    for i in members {
         c.count_one()?;
         let mut member = zip
             .by_index(i)

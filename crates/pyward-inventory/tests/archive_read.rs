@@ -346,3 +346,66 @@ fn unwanted_zip_members_are_listed_not_decompressed() {
     ));
     assert!(e.contains("bomb"), "{e}");
 }
+
+#[test]
+fn many_member_zips_are_read_in_parallel_with_the_same_result() {
+    // Enough members to be split into runs across threads, and a member that climbs out in the
+    // middle: entries, contents and warnings must come out as one thread reads them.
+    let dir = tempfile::tempdir().unwrap();
+    let mut members: Vec<(String, Vec<u8>)> = (0..300)
+        .map(|i| {
+            let body = format!("X = {i}\n").repeat(1 + i % 7);
+            (format!("many/m{i:03}.py"), body.into_bytes())
+        })
+        .collect();
+    members.insert(150, ("../escape.py".into(), b"bad".to_vec()));
+    members.push(("many/last.py".into(), b"LAST = True\n".to_vec()));
+    let refs: Vec<(&str, &[u8])> = members
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.as_slice()))
+        .collect();
+    let z = zip_file(&dir.path().join("many-1.0-py3-none-any.whl"), &refs);
+    let (tree, warnings) = open(&z, &Limits::default());
+    let tree = tree.expect("a plain zip opens");
+    let files: Vec<&str> = tree
+        .entries()
+        .iter()
+        .filter(|e| e.kind == EntryKind::File)
+        .map(|e| e.path.as_str())
+        .collect();
+    let mut expected: Vec<String> = members
+        .iter()
+        .filter(|(n, _)| !n.starts_with(".."))
+        .map(|(n, _)| format!("/{n}"))
+        .collect();
+    expected.sort();
+    assert_eq!(files, expected, "every member listed once");
+    assert_eq!(
+        &tree.read("/many/m123.py", 1 << 20).unwrap()[..],
+        &members[123].1[..]
+    );
+    assert_eq!(
+        &tree.read("/many/last.py", 1 << 20).unwrap()[..],
+        b"LAST = True\n"
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].to_string().contains("escape.py"),
+        "{warnings:?}"
+    );
+
+    // The total limit holds for the whole archive, not for each run read on its own thread:
+    // 300 small members over a limit any single run stays under.
+    let total: u64 = members.iter().map(|(_, b)| b.len() as u64).sum();
+    let msg = err_text(
+        open(
+            &z,
+            &Limits {
+                max_total_uncompressed: total / 2,
+                ..Limits::default()
+            },
+        )
+        .0,
+    );
+    assert!(msg.contains("limit"), "{msg}");
+}

@@ -139,7 +139,7 @@ impl<R: Read> Read for Guard<'_, R> {
 /// A layer stream, decompressed by what its first bytes say.
 enum Decoded<R: BufRead> {
     Plain(R),
-    Gzip(MultiGzDecoder<R>),
+    Gzip(Box<MultiGzDecoder<R>>),
     Zstd(Box<Zstd<R>>),
 }
 
@@ -147,7 +147,7 @@ impl<R: BufRead> Decoded<R> {
     fn new(mut src: R) -> io::Result<Self> {
         let head = src.fill_buf()?;
         Ok(if head.starts_with(&GZIP_MAGIC) {
-            Decoded::Gzip(MultiGzDecoder::new(src))
+            Decoded::Gzip(Box::new(MultiGzDecoder::new(src)))
         } else if head.starts_with(&ZSTD_MAGIC) {
             Decoded::Zstd(Box::new(Zstd {
                 src,
