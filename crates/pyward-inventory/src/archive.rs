@@ -279,12 +279,8 @@ pub fn open(
     open_file(path, kind, limits, None, warnings)
 }
 
-/// Archives up to this size are read into memory whole by [`open`] and [`open_keeping`].
-const IN_MEMORY: u64 = 256 * 1024 * 1024;
-
-/// An archive up to [`IN_MEMORY`] bytes is read whole, so its zip members are inflated (and
-/// judged by `keep`, which may analyse them) on every core; a bigger one is streamed from the
-/// file, one member after the other.
+/// Opens the archive file for positional reads, which every thread reading a part of a zip
+/// can share (nothing is read ahead: members no one wants are never read).
 fn open_file(
     path: &Path,
     kind: ArchiveKind,
@@ -293,22 +289,7 @@ fn open_file(
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    if len <= IN_MEMORY {
-        let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        BufReader::new(file)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(path, e))?;
-        return open_from(path, Source::Bytes(&bytes), kind, limits, keep, warnings);
-    }
-    open_from(
-        path,
-        Source::File(BufReader::new(file)),
-        kind,
-        limits,
-        keep,
-        warnings,
-    )
+    open_from(path, SharedFile::new(file), kind, limits, keep, warnings)
 }
 
 /// [`open`] keeping only the member contents `keep` asks for: zip members it does not want
@@ -336,7 +317,7 @@ pub fn open_bytes(
 ) -> Result<MemTree, Error> {
     open_from(
         path,
-        Source::Bytes(bytes),
+        io::Cursor::new(bytes),
         kind,
         limits,
         Some(keep),
@@ -344,48 +325,20 @@ pub fn open_bytes(
     )
 }
 
-/// Where an archive's bytes come from.
-enum Source<'b> {
-    /// Streamed from its file.
-    File(BufReader<File>),
-    /// Already in memory: a zip's members can then be inflated in parallel.
-    Bytes(&'b [u8]),
-}
-
-fn open_from(
+/// Reads an archive from `source`, a reader that threads can clone to read parts of a zip.
+fn open_from<R: Read + io::Seek + Clone + Send + Sync>(
     path: &Path,
-    source: Source<'_>,
+    source: R,
     kind: ArchiveKind,
     limits: &Limits,
     keep: Option<&dyn Keep>,
     warnings: &mut Vec<Warning>,
 ) -> Result<MemTree, Error> {
-    match source {
-        Source::File(reader) => open_from_reader(path, reader, None, kind, limits, keep, warnings),
-        Source::Bytes(bytes) => {
-            let reader = io::Cursor::new(bytes);
-            open_from_reader(path, reader, Some(bytes), kind, limits, keep, warnings)
-        }
-    }
-}
-
-/// `bytes`: the same archive in memory, when it is.
-fn open_from_reader<R: BufRead + io::Seek>(
-    path: &Path,
-    mut reader: R,
-    bytes: Option<&[u8]>,
-    kind: ArchiveKind,
-    limits: &Limits,
-    keep: Option<&dyn Keep>,
-    warnings: &mut Vec<Warning>,
-) -> Result<MemTree, Error> {
+    let mut reader = BufReader::new(source.clone());
     let head = reader.fill_buf().map_err(|e| Error::io(path, e))?.to_vec();
     let mut c = Collector::new(path, limits, keep);
     if head.starts_with(b"PK") {
-        match bytes {
-            Some(bytes) => read_zip_parallel(bytes, &mut c, warnings)?,
-            None => read_zip(reader, &mut c, warnings)?,
-        }
+        read_zip(source, &mut c, warnings)?;
     } else if head.starts_with(&[0x1f, 0x8b]) {
         let compressed = Rc::new(Cell::new(0u64));
         let counted = BufReader::new(Counted {
@@ -432,29 +385,19 @@ fn zip_directory<R: Read + io::Seek>(
     Ok(zip)
 }
 
-fn read_zip<R: Read + io::Seek>(
-    reader: R,
-    c: &mut Collector<'_>,
-    warnings: &mut Vec<Warning>,
-) -> Result<(), Error> {
-    let mut zip = zip_directory(reader, c)?;
-    let all = 0..zip.len();
-    read_zip_members(&mut zip, all, c, warnings)
-}
-
 /// Members below this count are read on one thread (splitting costs more than it saves).
 const PARALLEL_MIN_MEMBERS: usize = 64;
 
-/// [`read_zip`] for a zip in memory: runs of members are inflated on every core, each into
-/// its own collector (the archive's total limit shared), then taken in in member order, so the
-/// result, its warnings and its first error are the same as one thread's.
-fn read_zip_parallel(
-    bytes: &[u8],
+/// Read a zip's members on every core: runs of members are inflated (and judged by `keep`) in
+/// parallel, each into its own collector (the archive's total limit shared), then taken in in
+/// member order, so the result, its warnings and its first error are the same as one thread's.
+fn read_zip<R: Read + io::Seek + Clone + Send + Sync>(
+    source: R,
     c: &mut Collector<'_>,
     warnings: &mut Vec<Warning>,
 ) -> Result<(), Error> {
     use rayon::prelude::*;
-    let mut zip = zip_directory(io::Cursor::new(bytes), c)?;
+    let mut zip = zip_directory(source, c)?;
     let n = zip.len();
     let threads = rayon::current_num_threads();
     if threads < 2 || n < PARALLEL_MIN_MEMBERS {
@@ -690,9 +633,116 @@ pub fn describe(tree: &MemTree, kind: ArchiveKind, warnings: &mut Vec<Warning>) 
     Some(p)
 }
 
+/// A file read with positional reads (`pread`) through a small buffer of its own: clones share
+/// the file but not a position, so threads can read different members of one zip at once.
+struct SharedFile {
+    file: Arc<File>,
+    pos: u64,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    buf_at: u64,
+}
+
+impl SharedFile {
+    const BUF: usize = 64 * 1024;
+
+    fn new(file: File) -> Self {
+        SharedFile {
+            file: Arc::new(file),
+            pos: 0,
+            buf: Vec::new(),
+            buf_at: 0,
+        }
+    }
+}
+
+impl Clone for SharedFile {
+    /// A clone starts with an empty buffer (copying 64 KiB per clone would be wasted).
+    fn clone(&self) -> Self {
+        SharedFile {
+            file: Arc::clone(&self.file),
+            pos: self.pos,
+            buf: Vec::new(),
+            buf_at: 0,
+        }
+    }
+}
+
+impl Read for SharedFile {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let end = self.buf_at + self.buf.len() as u64;
+        if self.pos < self.buf_at || self.pos >= end {
+            if out.len() >= Self::BUF {
+                let n = self.file.read_at(out, self.pos)?;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            self.buf.resize(Self::BUF, 0);
+            let n = self.file.read_at(&mut self.buf, self.pos)?;
+            self.buf.truncate(n);
+            self.buf_at = self.pos;
+            if n == 0 {
+                return Ok(0);
+            }
+        }
+        let from = usize::try_from(self.pos - self.buf_at).unwrap_or(usize::MAX);
+        let avail = self.buf.get(from..).unwrap_or_default();
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl io::Seek for SharedFile {
+    fn seek(&mut self, to: io::SeekFrom) -> io::Result<u64> {
+        let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "seek before the start");
+        self.pos = match to {
+            io::SeekFrom::Start(p) => p,
+            io::SeekFrom::Current(d) => self.pos.checked_add_signed(d).ok_or_else(invalid)?,
+            io::SeekFrom::End(d) => {
+                let len = self.file.metadata()?.len();
+                len.checked_add_signed(d).ok_or_else(invalid)?
+            }
+        };
+        Ok(self.pos)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_file_reads_what_the_file_holds_from_any_position() {
+        use std::io::{Seek, SeekFrom, Write};
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut tmp = tempfile::NamedTempFile::new().unwrap();
+        tmp.write_all(&data).unwrap();
+        let mut f = SharedFile::new(File::open(tmp.path()).unwrap());
+        // Small reads across the 64 KiB buffer's edges, big reads past it, seeks both ways.
+        for (at, len) in [
+            (0, 10),
+            (65_530, 20),
+            (10, 70_000),
+            (199_990, 50),
+            (5, 3),
+            (131_000, 1),
+        ] {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            let mut got = Vec::new();
+            (&mut f).take(len).read_to_end(&mut got).unwrap();
+            let want = &data[at as usize..(at + len).min(data.len() as u64) as usize];
+            assert_eq!(got, want, "at {at} len {len}");
+        }
+        assert_eq!(f.seek(SeekFrom::End(-4)).unwrap(), 199_996);
+        let mut clone = f.clone();
+        let mut tail = Vec::new();
+        clone.read_to_end(&mut tail).unwrap();
+        assert_eq!(tail, &data[199_996..]);
+        assert!(f.seek(SeekFrom::Current(-300_000)).is_err());
+    }
 
     #[test]
     fn kinds_from_names() {
