@@ -18,6 +18,7 @@ use facts::{Call, Facts};
 use pyward_core::{Action, Finding, Package};
 use pyward_inventory::FileTree;
 pub use rules::{Kind, Rule, Stage};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -123,49 +124,92 @@ pub fn is_python_path(path: &str) -> bool {
     path.ends_with(".py") || path.ends_with(".pyw")
 }
 
-/// Analyse one file's bytes. `path_display` is how the file is named in findings.
 /// Whether a file's content must be kept for [`analyze_package`]: false when the cheap pass
 /// (no parse: token prefilter and the text-only rules) already clears it, so a streaming image
 /// reader can drop it and [`analyze_package`] treats its absence as clean.
 pub fn worth_keeping(path_display: &str, bytes: &[u8], opts: &Options) -> bool {
-    let file_name = path_display
-        .rsplit(['/', '!'])
-        .next()
-        .unwrap_or(path_display);
-    let head = bytes.get(..bytes.len().min(8192)).unwrap_or(bytes);
-    if head.contains(&0) && !head.starts_with(&[0xff, 0xfe]) && !head.starts_with(&[0xfe, 0xff]) {
+    let Some(text) = SourceText::read(path_display, bytes) else {
         return false;
-    }
-    let (src, _) = to_text(bytes);
-    prefilter::needs_parse(src.as_bytes(), file_name)
-        || !analyze_file(path_display, bytes, opts).findings.is_empty()
+    };
+    text.needs_parse
+        || !analyze_text(path_display, bytes, text, opts)
+            .findings
+            .is_empty()
 }
 
+/// Analyse one file's bytes. `path_display` is how the file is named in findings.
 pub fn analyze_file(path_display: &str, bytes: &[u8], opts: &Options) -> FileAnalysis {
+    match SourceText::read(path_display, bytes) {
+        Some(text) => analyze_text(path_display, bytes, text, opts),
+        None => {
+            let mut out = FileAnalysis {
+                bytes: bytes.len(),
+                ..Default::default()
+            };
+            out.notes.push(Note::new(
+                path_display,
+                NoteKind::Skipped,
+                "binary content in a Python file name; not analysed as code",
+            ));
+            out
+        }
+    }
+}
+
+/// A file's source as text, and what the cheap pass (token pre-filter) makes of it: computed
+/// once for both [`worth_keeping`] and the analysis.
+struct SourceText<'b> {
+    src: Cow<'b, str>,
+    encoding_note: Option<String>,
+    file_name: &'b str,
+    needs_parse: bool,
+}
+
+impl<'b> SourceText<'b> {
+    /// `None` for binary content under a Python file name.
+    fn read(path_display: &'b str, bytes: &'b [u8]) -> Option<Self> {
+        let head = bytes.get(..bytes.len().min(8192)).unwrap_or(bytes);
+        if head.contains(&0) && !head.starts_with(&[0xff, 0xfe]) && !head.starts_with(&[0xfe, 0xff])
+        {
+            return None;
+        }
+        let (src, encoding_note) = to_text(bytes);
+        let file_name = path_display
+            .rsplit(['/', '!'])
+            .next()
+            .unwrap_or(path_display);
+        let needs_parse = prefilter::needs_parse(src.as_bytes(), file_name);
+        Some(SourceText {
+            src,
+            encoding_note,
+            file_name,
+            needs_parse,
+        })
+    }
+}
+
+fn analyze_text(
+    path_display: &str,
+    bytes: &[u8],
+    text: SourceText<'_>,
+    opts: &Options,
+) -> FileAnalysis {
     let mut out = FileAnalysis {
         bytes: bytes.len(),
         ..Default::default()
     };
-    let head = bytes.get(..bytes.len().min(8192)).unwrap_or(bytes);
-    if head.contains(&0) && !head.starts_with(&[0xff, 0xfe]) && !head.starts_with(&[0xfe, 0xff]) {
-        out.notes.push(Note::new(
-            path_display,
-            NoteKind::Skipped,
-            "binary content in a Python file name; not analysed as code",
-        ));
-        return out;
-    }
-    let (src, enc_note) = to_text(bytes);
-    if let Some(n) = enc_note {
+    let SourceText {
+        src,
+        encoding_note,
+        file_name,
+        needs_parse,
+    } = text;
+    if let Some(n) = encoding_note {
         out.notes
             .push(Note::new(path_display, NoteKind::Encoding, n));
     }
-    let file_name = path_display
-        .rsplit(['/', '!'])
-        .next()
-        .unwrap_or(path_display);
     yara_scan(path_display, bytes, None, opts, &mut out);
-    if !prefilter::needs_parse(src.as_bytes(), file_name) {
+    if !needs_parse {
         for h in evaluate(&Facts::default(), &src, file_name) {
             out.rules.insert(h.rule);
             out.findings
@@ -418,9 +462,9 @@ fn extract(
 
 /// Decode bytes as Python would read the source: UTF-8, a PEP 263 coding cookie for
 /// single-byte encodings, UTF-16 with a BOM; otherwise lossy with a note.
-fn to_text(bytes: &[u8]) -> (String, Option<String>) {
+fn to_text(bytes: &[u8]) -> (Cow<'_, str>, Option<String>) {
     if let Some(rest) = bytes.strip_prefix(&[0xef, 0xbb, 0xbf]) {
-        return (String::from_utf8_lossy(rest).into_owned(), None);
+        return (String::from_utf8_lossy(rest), None);
     }
     if bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]) {
         let le = bytes.starts_with(&[0xff, 0xfe]);
@@ -437,18 +481,19 @@ fn to_text(bytes: &[u8]) -> (String, Option<String>) {
             })
             .collect();
         return (
-            String::from_utf16_lossy(&units),
+            Cow::Owned(String::from_utf16_lossy(&units)),
             Some("UTF-16 source decoded".into()),
         );
     }
     match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_string(), None),
+        // Borrowed: most files are UTF-8, and copying each one cost a pass over its bytes.
+        Ok(s) => (Cow::Borrowed(s), None),
         Err(_) => {
             // Single-byte encodings (latin-1, cp1252...) map bytes to chars one to one for the
             // ASCII-based syntax pyward reads.
             let s: String = bytes.iter().map(|&b| b as char).collect();
             (
-                s,
+                Cow::Owned(s),
                 Some("not UTF-8; read as a single-byte encoding (latin-1)".into()),
             )
         }
