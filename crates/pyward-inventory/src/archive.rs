@@ -178,27 +178,16 @@ impl<'a> Collector<'a> {
         basis: RatioBasis<'_>,
         warnings: &mut Vec<Warning>,
     ) -> Result<u64, Error> {
-        let mut chunk = std::mem::take(&mut self.chunk);
-        let result = self.read_file_with(path, reader, basis, warnings, &mut chunk);
-        self.chunk = chunk;
-        result
-    }
-
-    fn read_file_with(
-        &mut self,
-        path: &str,
-        reader: &mut dyn Read,
-        basis: RatioBasis<'_>,
-        warnings: &mut Vec<Warning>,
-        chunk: &mut [u8],
-    ) -> Result<u64, Error> {
         let mut buf = Vec::new();
         let cap = self.limits.max_file_read;
         let mut size = 0u64;
         loop {
-            let n = reader
-                .read(chunk)
-                .map_err(|e| self.error(format!("corrupt or truncated member {path}: {e}")))?;
+            let n = match reader.read(&mut self.chunk) {
+                Ok(n) => n,
+                Err(e) => {
+                    return Err(self.error(format!("corrupt or truncated member {path}: {e}")))
+                }
+            };
             if n == 0 {
                 break;
             }
@@ -225,7 +214,7 @@ impl<'a> Collector<'a> {
                 )));
             }
             if size <= cap {
-                buf.extend_from_slice(&chunk[..n]);
+                buf.extend_from_slice(&self.chunk[..n]);
             }
         }
         if size <= cap {
