@@ -539,10 +539,17 @@ impl Converter {
                 if sys == Syscall::Dup3 {
                     v.push(arg("flags", int(a[2])));
                 }
-                let fd = known_fd(a[0]).map(|f| ReplayFd {
-                    num: Some(ev.ret),
-                    ..f
-                });
+                // An fd whose open was folded in the kernel is not in the table: the event
+                // then names the file itself (see "Repeat folding" in sensor.bpf.c).
+                let fd = known_fd(a[0])
+                    .or_else(|| {
+                        let p = ev.str1.as_deref().filter(|p| !p.is_empty())?;
+                        Some(file_fd(p.to_owned(), 0))
+                    })
+                    .map(|f| ReplayFd {
+                        num: Some(ev.ret),
+                        ..f
+                    });
                 (fd, v)
             }
             Syscall::Close => (

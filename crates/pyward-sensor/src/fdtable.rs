@@ -169,7 +169,22 @@ impl FdTable {
                     let (Some(old), Some(n), true) = (arg_fd(0), new_fd, ok) else {
                         return;
                     };
-                    let src = self.procs.get(&pid).and_then(|p| p.get(&old)).cloned();
+                    // Unknown old fd (its open was folded in the kernel): the event's own
+                    // fd, which then names the file.
+                    let src = self
+                        .procs
+                        .get(&pid)
+                        .and_then(|p| p.get(&old))
+                        .cloned()
+                        .or_else(|| {
+                            fd.filter(|f| f.name.is_some()).map(|f| Entry {
+                                fd: ReplayFd {
+                                    num: None,
+                                    ..f.clone()
+                                },
+                                cloexec: false,
+                            })
+                        });
                     match src {
                         Some(mut e) => {
                             e.cloexec = sys == Syscall::Dup3 && ev.args[2] & O_CLOEXEC != 0;

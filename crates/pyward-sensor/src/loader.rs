@@ -65,6 +65,11 @@ pub struct SensorOptions {
     /// [`Syscall::READS`]; for detectors that want "what was there before"). Off by default:
     /// without it those syscalls are left out of the kernel filter even when listed.
     pub capture_reads: bool,
+    /// Fold repeated read-only opens of a regular file, and their closes, in the kernel:
+    /// an open that matches, in every field a rule can see, one the same process sent less
+    /// than a second ago is counted instead of sent (see "Repeat folding" in sensor.bpf.c).
+    /// Off by default; leave it off when every event must be kept (recordings).
+    pub fold_repeats: bool,
 }
 
 impl SensorOptions {
@@ -127,6 +132,11 @@ pub struct SensorStats {
     pub queue_drops: u64,
     /// Events delivered to the consumer.
     pub delivered: u64,
+    /// Repeated opens folded in the kernel (counted, not sent; see
+    /// [`SensorOptions::fold_repeats`]).
+    pub folded_opens: u64,
+    /// Closes of those opens' fds, folded with them.
+    pub folded_closes: u64,
 }
 
 /// Why the sensor could not start.
@@ -276,6 +286,8 @@ impl Sensor {
             parse_errors: self.counters.parse_errors.load(Ordering::Relaxed),
             queue_drops: self.counters.queue_drops.load(Ordering::Relaxed),
             delivered: self.counters.delivered.load(Ordering::Relaxed),
+            folded_opens: sum(4),
+            folded_closes: sum(5),
         }
     }
 
@@ -524,10 +536,15 @@ fn load<'a>(
         p.set_autoload(!btf);
     }
     let mut skel = open.load().map_err(|e| err(&format!("load ({mode})"), e))?;
-    // Configure before attaching, so the first event is already filtered.
-    let mut cfg = [0u8; 8];
+    // Configure before attaching, so the first event is already filtered. The layout is
+    // struct sensor_config: self_tgid, follow, fold, pad (u32 each), seed (2 x u64).
+    let mut cfg = [0u8; 32];
     cfg[..4].copy_from_slice(&std::process::id().to_ne_bytes());
-    cfg[4..].copy_from_slice(&u32::from(opts.follow).to_ne_bytes());
+    cfg[4..8].copy_from_slice(&u32::from(opts.follow).to_ne_bytes());
+    cfg[8..12].copy_from_slice(&u32::from(opts.fold_repeats).to_ne_bytes());
+    if opts.fold_repeats {
+        fill_random(&mut cfg[16..32])?;
+    }
     skel.maps
         .sensor_config
         .update(&0u32.to_ne_bytes(), &cfg, MapFlags::ANY)
@@ -542,6 +559,25 @@ fn load<'a>(
     skel.attach()
         .map_err(|e| err(&format!("attach ({mode})"), e))?;
     Ok(skel)
+}
+
+/// Random bytes from the kernel (`getrandom`), for the fold hash's seed.
+fn fill_random(buf: &mut [u8]) -> Result<(), SensorError> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is a valid writable buffer of `rest.len()` bytes.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(SensorError::Map(format!("cannot seed the fold hash: {e}")));
+        }
+        filled += n as usize;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

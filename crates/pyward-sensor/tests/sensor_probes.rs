@@ -430,3 +430,107 @@ fn sensor_tracks_cwd_through_chdir_and_reports_links() {
 fn types(events: &[ReplayEvent]) -> Vec<&str> {
     events.iter().map(|e| e.event_type.as_str()).collect()
 }
+
+/// Repeat folding: a loop of read-only opens of one file sends its first open only; opens
+/// that can write, of another path (a symlink to the same file included) or of another file
+/// are sent; a dup of a folded fd names the file; the closes of folded opens are folded.
+/// Without folding, every open is sent.
+#[test]
+fn repeated_read_only_opens_are_folded_in_the_kernel_and_nothing_else() {
+    if !enabled("repeated_read_only_opens_are_folded_in_the_kernel_and_nothing_else") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("config.ini");
+    let b = dir.path().join("other.ini");
+    let link = dir.path().join("link-to-config");
+    std::fs::write(&a, b"[main]\nkey = value\n").unwrap();
+    std::fs::write(&b, b"[other]\n").unwrap();
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    let (a, b, link) = (
+        a.to_str().unwrap().to_owned(),
+        b.to_str().unwrap().to_owned(),
+        link.to_str().unwrap().to_owned(),
+    );
+    let script = format!(
+        r#"
+import os
+for i in range(50):
+    fd = os.open({a:?}, os.O_RDONLY)
+    os.read(fd, 8)
+    os.close(fd)
+fd = os.open({a:?}, os.O_RDONLY)
+os.dup2(fd, 77)
+os.close(fd)
+os.close(77)
+for i in range(5):
+    os.close(os.open({a:?}, os.O_RDWR))
+for i in range(5):
+    os.close(os.open({b:?}, os.O_RDONLY))
+os.close(os.open({link:?}, os.O_RDONLY))
+"#
+    );
+    let opens_of = |events: &[ReplayEvent], path: &str, flag: &str| {
+        events
+            .iter()
+            .filter(|e| e.event_type == "openat" && fd_name(e) == Some(path))
+            .filter(|e| arg_str(e, "flags").is_some_and(|f| f.contains(flag)))
+            .count()
+    };
+
+    for fold in [true, false] {
+        let mut src = start(SensorOptions {
+            follow: true,
+            capture_reads: true,
+            fold_repeats: fold,
+            ..SensorOptions::default()
+        });
+        let mut cmd = Command::new("/usr/bin/python3");
+        cmd.args(["-c", &script]);
+        let events = run_followed(&mut src, cmd);
+        let stats = src.stop();
+        assert_eq!(stats.ring_drops, 0, "{stats:?}");
+        let read_a = opens_of(&events, &a, "O_RDONLY");
+        let link_opens = events
+            .iter()
+            .filter(|e| e.event_type == "openat" && arg_str(e, "name") == Some(link.as_str()))
+            .count();
+        // Never folded: opens that can write, and the first open of another path.
+        assert_eq!(opens_of(&events, &a, "O_RDWR"), 5, "fold={fold}");
+        assert_eq!(
+            link_opens, 1,
+            "fold={fold}: the symlink is another raw path"
+        );
+        let dup = events
+            .iter()
+            .find(|e| e.event_type == "dup2")
+            .expect("the dup2 event");
+        assert_eq!(fd_name(dup), Some(a.as_str()), "fold={fold}: {dup:?}");
+        // Closes of `a` (named from the fd table, so only those of fds user space knows).
+        let closes = events
+            .iter()
+            .filter(|e| e.event_type == "close" && fd_name(e) == Some(a.as_str()))
+            .count();
+        if fold {
+            // The loop runs well within the one-second window; allow one window turn.
+            assert!(
+                (1..=2).contains(&read_a),
+                "{read_a} read-only opens of a sent"
+            );
+            assert!(opens_of(&events, &b, "O_RDONLY") <= 2);
+            assert!(stats.folded_opens >= 52, "{stats:?}");
+            assert_eq!(stats.folded_opens, stats.folded_closes, "{stats:?}");
+            // The sent read-only opens, the five O_RDWR ones and the dup's fd 77.
+            assert!(closes <= read_a + 6, "{closes} closes of a sent");
+        } else {
+            assert_eq!(read_a, 51);
+            assert_eq!(opens_of(&events, &b, "O_RDONLY"), 5);
+            assert_eq!((stats.folded_opens, stats.folded_closes), (0, 0));
+            assert_eq!(
+                closes,
+                50 + 1 + 5 + 1,
+                "closes of a: loop, dup source, O_RDWR, fd 77"
+            );
+        }
+    }
+}

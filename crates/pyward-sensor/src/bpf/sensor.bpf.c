@@ -64,6 +64,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ST_RING_DROPS 1
 #define ST_TRACKED_FULL 2
 #define ST_SCRATCH_BUSY 3
+#define ST_OPENS_FOLDED 4
+#define ST_CLOSES_FOLDED 5
+#define ST_SLOTS 6
 
 struct event {
 	__u32 kind;
@@ -99,6 +102,9 @@ struct event {
 struct sensor_config {
 	__u32 self_tgid; /* events of the sensor's own process are dropped */
 	__u32 follow;    /* 1: only processes in `tracked` (pyward run) */
+	__u32 fold;      /* 1: fold repeated read-only opens (see "Repeat folding") */
+	__u32 pad;
+	__u64 seed[2];   /* random per start: keys the fold hash */
 };
 
 struct {
@@ -130,10 +136,11 @@ struct {
 	__type(value, __u8);
 } tracked SEC(".maps");
 
-/* Counters: 0 events submitted, 1 ring-buffer drops, 2 tracked-map full, 3 scratch busy. */
+/* Counters: 0 events submitted, 1 ring-buffer drops, 2 tracked-map full, 3 scratch busy,
+ * 4 opens folded, 5 closes folded. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, ST_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } stats SEC(".maps");
@@ -181,6 +188,71 @@ struct {
 	__type(value, __u8);
 } io_seen SEC(".maps");
 
+/*
+ * Repeat folding. A process that opens the same file again and again (a config file read in a
+ * loop, a poller) would send one open and one close event per cycle, and those events are
+ * most of the sensor's cost on such loops. A read-only open of a regular file that matches,
+ * in everything a rule or detector can see of it, an open this process reported less than
+ * FOLD_WINDOW_NS ago is therefore counted (stats[4]) and not sent, and the close of its fd
+ * is counted (stats[5]) and not sent either, so the user-space fd table, which never learnt
+ * the fd, stays right. A dup of such an fd carries the file's path and inode for the same
+ * reason. Never folded: failed opens, opens that can write, create or truncate,
+ * non-regular files (a directory fd could be the base of a later *at call), truncated paths,
+ * and everything while recording (user space turns `fold` off).
+ *
+ * "Everything a rule can see" is the fold key: process and thread ids, parent, uid/gid,
+ * login uid, credentials (pointer), exec generation (self_exec_id), comm, cgroup; syscall,
+ * flags, mode, resolve, the fd returned; the raw path string; and the file opened (inode,
+ * device). A relative path also keys the directory it started from (cwd or
+ * dirfd) and the namespace generation, bumped by every successful rename, mount, umount,
+ * pivot_root, chroot, unshare, setns and move_mount on the host: those are what can change
+ * the absolute path user space is given for a relative open of the same dentry. An absolute
+ * path's fd.name is its own text, which is in the key.
+ *
+ * The key is a 128-bit hash seeded at random on every start (the seed is in a map only root
+ * can read), kept with the inode number in the process's own fold state.
+ */
+#define FOLD_WINDOW_NS 1000000000ULL
+/* The window is measured in jiffies (bpf_jiffies64 is one load; bpf_ktime_get_ns reads the
+ * clock source, which costs more than the rest of a fold on a VM, and the coarse clock is
+ * not allowed in tracing programs). HZ from the kernel config when libbpf finds it. */
+extern unsigned int CONFIG_HZ __kconfig __weak;
+#define FOLD_SLOTS 16   /* recent opens remembered per process (power of two) */
+#define FOLD_FDS 1024   /* fds below this can be folded (bitmap size) */
+
+struct fold_slot {
+	__u64 h1;
+	__u64 h2;
+	__u64 ino;
+	__u64 sent_jiffies; /* when this open was last sent */
+};
+
+/* Per process (task storage of the thread-group leader, freed with it): the opens it sent
+ * recently, direct-mapped by hash, and the fds whose open was folded and whose close is
+ * therefore folded too. A bit is cleared at that close and whenever a sent event makes the
+ * fd number known to user space again (an open, socket, memfd or dup returning it); a stale
+ * bit (an fd closed by exec or close_range) can only fold the close of an fd user space was
+ * never told about, which it would ignore. */
+struct fold_state {
+	struct fold_slot slots[FOLD_SLOTS];
+	__u64 fds[FOLD_FDS / 64];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fold_state);
+} fold_states SEC(".maps");
+
+/* The namespace generation (see above). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ns_gen SEC(".maps");
+
 /* Layouts not taken from vmlinux.h: struct inode time fields moved across kernel versions
  * (CO-RE flavours, matched by name without the ___suffix). */
 struct inode___v6_11 {
@@ -226,9 +298,8 @@ static __always_inline struct sensor_config *get_config(void)
 }
 
 /* Whether events of the current process are wanted. */
-static __always_inline int wanted(__u32 tgid)
+static __always_inline int wanted_by(struct sensor_config *cfg, __u32 tgid)
 {
-	struct sensor_config *cfg = get_config();
 	if (!cfg)
 		return 0;
 	if (tgid == cfg->self_tgid)
@@ -236,6 +307,11 @@ static __always_inline int wanted(__u32 tgid)
 	if (cfg->follow && !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	return 1;
+}
+
+static __always_inline int wanted(__u32 tgid)
+{
+	return wanted_by(get_config(), tgid);
 }
 
 static __always_inline struct event *new_event(__u32 kind, __u32 nr)
@@ -365,6 +441,13 @@ static __always_inline void read_user_str2(struct event *e, const void *p)
 #define NR_execveat 322
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_pivot_root 155
+#define NR_chroot 161
+#define NR_mount 165
+#define NR_umount2 166
+#define NR_unshare 272
+#define NR_setns 308
+#define NR_move_mount 429
 /* r10, r9, r8, ax, cx, dx, si, di, orig_ax: consecutive in the (ABI-fixed) x86_64 pt_regs. */
 #define REGS_FIRST r10
 #define REGS_WORDS 9
@@ -377,6 +460,17 @@ static __always_inline void read_user_str2(struct event *e, const void *p)
 		(a)[3] = (w)[0]; /* r10 */                                                      \
 		(a)[4] = (w)[2]; /* r8 */                                                       \
 		(a)[5] = (w)[1]; /* r9 */                                                       \
+	} while (0)
+/* The same from a BTF-typed pt_regs (tp_btf): plain loads, no helper call. */
+#define SYS_NR_TYPED(r) ((long)(r)->orig_ax)
+#define SYS_ARGS_TYPED(r, a)                                                                    \
+	do {                                                                                    \
+		(a)[0] = (r)->di;                                                               \
+		(a)[1] = (r)->si;                                                               \
+		(a)[2] = (r)->dx;                                                               \
+		(a)[3] = (r)->r10;                                                              \
+		(a)[4] = (r)->r8;                                                               \
+		(a)[5] = (r)->r9;                                                               \
 	} while (0)
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_open -1
@@ -426,34 +520,44 @@ static __always_inline void read_user_str2(struct event *e, const void *p)
 #define NR_execveat 281
 #define NR_openat2 437
 #define NR_fchmodat2 452
+#define NR_umount2 39
+#define NR_mount 40
+#define NR_pivot_root 41
+#define NR_chroot 51
+#define NR_unshare 97
+#define NR_setns 268
+#define NR_move_mount 429
 /* regs[0..30], sp, pc, pstate, orig_x0, syscallno: the arguments are regs[1..5] and orig_x0
- * (x0 holds the return value at exit). */
-#define REGS_FIRST regs
-#define REGS_WORDS 36
-#define SYS_NR(w) ((long)(__s32)(w)[35])
-#define SYS_ARGS(w, a)                                                                          \
+ * (x0 holds the return value at exit); read_sys_call reads them for raw_tp. */
+#define SYS_NR_TYPED(r) ((long)(r)->syscallno)
+#define SYS_ARGS_TYPED(r, a)                                                                    \
 	do {                                                                                    \
-		(a)[0] = (w)[34];                                                               \
-		(a)[1] = (w)[1];                                                                \
-		(a)[2] = (w)[2];                                                                \
-		(a)[3] = (w)[3];                                                                \
-		(a)[4] = (w)[4];                                                                \
-		(a)[5] = (w)[5];                                                                \
+		(a)[0] = (r)->orig_x0;                                                          \
+		(a)[1] = (r)->regs[1];                                                          \
+		(a)[2] = (r)->regs[2];                                                          \
+		(a)[3] = (r)->regs[3];                                                          \
+		(a)[4] = (r)->regs[4];                                                          \
+		(a)[5] = (r)->regs[5];                                                          \
 	} while (0)
 #else
 #error "pyward-sensor: define __TARGET_ARCH_x86 or __TARGET_ARCH_arm64"
 #endif
 
-static __always_inline void submit(void *ctx, struct event *e)
+/* Send the event; 1 if it went into the ring buffer. */
+static __always_inline int submit(void *ctx, struct event *e)
 {
+	int sent = 0;
 	__u64 len = HDR_SIZE + (e->str1_len & (STR_MAX - 1)) + (e->str2_len & (STR_MAX - 1));
 	if (len <= sizeof(struct event)) {
-		if (bpf_ringbuf_output(&events, e, len, 0) == 0)
+		if (bpf_ringbuf_output(&events, e, len, 0) == 0) {
 			count(ST_SUBMITTED);
-		else
+			sent = 1;
+		} else {
 			count(ST_RING_DROPS);
+		}
 	}
 	e->busy = 0;
+	return sent;
 }
 
 /* The open file behind fd `fd` of the current task, or NULL. */
@@ -738,11 +842,27 @@ struct sys_call {
 
 static __always_inline int read_sys_call(struct pt_regs *regs, struct sys_call *c)
 {
+#if defined(__TARGET_ARCH_arm64)
+	/* regs[1..5] and (orig_x0, syscallno): two short reads, not the 288 bytes between, which
+	 * would not fit on the BPF stack next to the fold state. */
+	__u64 w[6], tail[2];
+	if (bpf_probe_read_kernel(w, sizeof(w), &regs->regs[0]) ||
+	    bpf_probe_read_kernel(tail, sizeof(tail), &regs->orig_x0))
+		return -1;
+	c->nr = (long)(__s32)tail[1];
+	c->a[0] = tail[0];
+	c->a[1] = w[1];
+	c->a[2] = w[2];
+	c->a[3] = w[3];
+	c->a[4] = w[4];
+	c->a[5] = w[5];
+#else
 	__u64 w[REGS_WORDS];
 	if (bpf_probe_read_kernel(w, sizeof(w), (void *)regs + __builtin_offsetof(struct pt_regs, REGS_FIRST)))
 		return -1;
 	c->nr = SYS_NR(w);
 	SYS_ARGS(w, c->a);
+#endif
 	return 0;
 }
 
@@ -880,14 +1000,269 @@ static __always_inline int on_send(struct pt_regs *regs, const struct sys_call *
 	return 0;
 }
 
-static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
+/* --- Repeat folding (see the maps above) --- */
+
+#define AT_FDCWD -100
+#define O_ACCMODE 3
+#define O_CREAT 0100
+#define O_TRUNC 01000
+
+struct fold_hash {
+	__u64 h1;
+	__u64 h2;
+};
+
+/* Two independent multiply-xorshift lanes, each seeded at random. */
+static __always_inline void fold_mix(struct fold_hash *h, __u64 w)
+{
+	__u64 a = (h->h1 ^ w) * 0x9E3779B97F4A7C15ULL;
+	h->h1 = a ^ (a >> 31);
+	__u64 b = (h->h2 + w) * 0xC2B2AE3D27D4EB4FULL;
+	h->h2 = ((b << 27) | (b >> 37)) ^ (b >> 33);
+}
+
+struct str_hash_ctx {
+	struct event *e;
+	struct fold_hash h;
+	__u32 n;
+};
+
+/* One 8-byte word of str1 past the first 64 bytes (bytes past its end masked off). */
+static long str_hash_step(__u64 i, void *vctx)
+{
+	struct str_hash_ctx *c = vctx;
+	__u32 off = 64 + (__u32)i * 8;
+	__u32 n = c->n;
+	if (off >= n)
+		return 1;
+	__u64 w = *(__u64 *)&c->e->data[off & (STR_MAX - 8)];
+	__u32 left = n - off;
+	if (left < 8)
+		w &= (1ULL << ((left & 7) * 8)) - 1;
+	fold_mix(&c->h, w);
+	return 0;
+}
+
+/* The n bytes of str1 into the hash: the first 64 inline (most paths are shorter), the rest
+ * in a bpf_loop. */
+static __always_inline void hash_str1(struct event *e, __u32 n, struct fold_hash *h)
+{
+#pragma unroll
+	for (int i = 0; i < 8; i++) {
+		if (i * 8 >= n)
+			return;
+		__u64 w = *(__u64 *)&e->data[i * 8];
+		__u32 left = n - i * 8;
+		if (left < 8)
+			w &= (1ULL << ((left & 7) * 8)) - 1;
+		fold_mix(h, w);
+	}
+	if (n <= 64)
+		return;
+	struct str_hash_ctx c = { .e = e, .h = *h, .n = n };
+	bpf_loop(STR_MAX / 8 - 8, str_hash_step, &c, 0);
+	*h = c.h;
+}
+
+#define FOLD_NO 0     /* send it, and remember it as sent */
+#define FOLD_YES 1    /* a repeat: fold it */
+#define FOLD_NEVER -1 /* not foldable: send it */
+
+/* The fold state of `task`'s process (created when `create`), or NULL. */
+static __always_inline struct fold_state *fold_state_of(struct task_struct *task, int create)
+{
+	return bpf_task_storage_get(&fold_states, task->group_leader, 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* Whether the successful open `c` (syscall nr, fd `ret`) repeats one this process sent less
+ * than FOLD_WINDOW_NS ago. Runs before the event's header is built, so that a repeat costs
+ * as little as possible: the task's fields are read with plain loads, not helper calls, and
+ * the clock is the coarse one (a tick is nothing against the window).
+ *
+ * The path is read into this CPU's scratch buffer, and its length (with the NUL) returned in
+ * *path_len when it was read whole: the caller's event reuses it (nothing else runs on this
+ * CPU in between). On FOLD_NO, *key is what to store in **st once the event is sent. */
+static __always_inline int fold_open(struct sensor_config *cfg, struct task_struct *task,
+				     const struct sys_call *c, long nr, long ret,
+				     struct fold_slot *key, struct fold_state **st, __u32 *path_len)
+{
+	__u64 flags, mode, resolve = 0;
+	long dirfd = AT_FDCWD;
+	const void *path;
+	if (nr == NR_open) {
+		path = (const void *)ARG(1, c);
+		flags = ARG(2, c);
+		mode = ARG(3, c);
+	} else {
+		dirfd = (int)ARG(1, c);
+		path = (const void *)ARG(2, c);
+		flags = ARG(3, c);
+		mode = ARG(4, c);
+		if (nr == NR_openat2) {
+			/* struct open_how { u64 flags; u64 mode; u64 resolve; } */
+			__u64 how[3] = {};
+			if (bpf_probe_read_user(how, sizeof(how), (const void *)ARG(3, c)))
+				return FOLD_NEVER;
+			flags = how[0];
+			mode = how[1];
+			resolve = how[2];
+		}
+	}
+	if ((flags & O_ACCMODE) != 0 || (flags & (O_CREAT | O_TRUNC)))
+		return FOLD_NEVER;
+	if (ret < 0 || ret >= FOLD_FDS)
+		return FOLD_NEVER;
+	struct file *f = fd_file(ret);
+	if (!f)
+		return FOLD_NEVER;
+	struct inode *ino = f->f_inode;
+	if (!ino || (ino->i_mode & S_IFMT) != S_IFREG)
+		return FOLD_NEVER;
+
+	__u32 zero = 0;
+	struct event *e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e || e->busy)
+		return FOLD_NEVER;
+	long n = bpf_probe_read_user_str(&e->data[0], STR_MAX, path);
+	if (n <= 1 || n >= STR_MAX)
+		return FOLD_NEVER;
+	*path_len = n;
+
+	struct fold_hash hh = { cfg->seed[0], cfg->seed[1] };
+	struct fold_hash *h = &hh;
+	hash_str1(e, n, h);
+	const struct cred *cr = task->cred;
+	fold_mix(h, ((__u64)n << 32) | nr);
+	fold_mix(h, (__u64)ret);
+	fold_mix(h, flags);
+	fold_mix(h, mode);
+	fold_mix(h, resolve);
+	fold_mix(h, ((__u64)task->tgid << 32) | (__u32)task->pid);
+	fold_mix(h, task->real_parent->tgid);
+	fold_mix(h, task->self_exec_id);
+	fold_mix(h, ((__u64)cr->uid.val << 32) | cr->gid.val);
+	fold_mix(h, ((__u64)cr->euid.val << 32) | cr->egid.val);
+	fold_mix(h, ((__u64)cr->suid.val << 32) | cr->sgid.val);
+	fold_mix(h, ((__u64)cr->fsuid.val << 32) | cr->fsgid.val);
+	/* kernel_cap_t: a u64 (6.3+) or u32[2], 8 bytes either way (thread.cap_effective). */
+	__u64 caps = 0;
+	bpf_core_read(&caps, sizeof(caps), &cr->cap_effective);
+	fold_mix(h, caps);
+	if (bpf_core_field_exists(task->loginuid))
+		fold_mix(h, task->loginuid.val);
+	fold_mix(h, *(__u64 *)&task->comm[0]);
+	fold_mix(h, *(__u64 *)&task->comm[8]);
+	fold_mix(h, task->cgroups->dfl_cgrp->kn->id);
+	/* The file opened (its identity is inode and device: fd.ino, fd.dev). */
+	__u64 ino_nr = ino->i_ino;
+	fold_mix(h, ino->i_sb->s_dev);
+	if (e->data[0] != '/') {
+		/* Relative: the directory it started from (mount and dentry, read as numbers:
+		 * the verifier allows no arithmetic on pointers), and renames/mounts since. */
+		__u64 base[2] = {};
+		if ((int)dirfd == AT_FDCWD) {
+			bpf_probe_read_kernel(base, sizeof(base), &task->fs->pwd);
+		} else {
+			struct file *df = fd_file((int)dirfd);
+			if (!df)
+				return FOLD_NEVER;
+			bpf_probe_read_kernel(base, sizeof(base), &df->f_path);
+		}
+		if (!base[1])
+			return FOLD_NEVER;
+		fold_mix(h, base[0]);
+		fold_mix(h, base[1]);
+		__u64 *gen = bpf_map_lookup_elem(&ns_gen, &zero);
+		fold_mix(h, gen ? *gen : 0);
+	}
+	__u64 now = bpf_jiffies64();
+	__u64 hz = CONFIG_HZ ? CONFIG_HZ : 250;
+	key->h1 = h->h1;
+	key->h2 = h->h2;
+	key->ino = ino_nr;
+	key->sent_jiffies = now;
+	struct fold_state *s = fold_state_of(task, 1);
+	if (!s)
+		return FOLD_NEVER;
+	*st = s;
+	struct fold_slot *slot = &s->slots[h->h1 & (FOLD_SLOTS - 1)];
+	if (slot->h1 == key->h1 && slot->h2 == key->h2 && slot->ino == key->ino &&
+	    now - slot->sent_jiffies < hz * FOLD_WINDOW_NS / 1000000000ULL)
+		return FOLD_YES;
+	return FOLD_NO;
+}
+
+/* Mark fd as folded (its close will be folded too). */
+static __always_inline void fold_fd_set(struct fold_state *s, long fd)
+{
+	__u32 i = (__u32)fd;
+	if (i < FOLD_FDS)
+		__sync_fetch_and_or(&s->fds[(i / 64) & (FOLD_FDS / 64 - 1)], 1ULL << (i % 64));
+}
+
+/* Unmark fd; whether it was marked. */
+static __always_inline int fold_fd_take(struct fold_state *s, long fd)
+{
+	__u32 i = (__u32)fd;
+	if (!s || i >= FOLD_FDS)
+		return 0;
+	__u64 bit = 1ULL << (i % 64);
+	__u64 *w = &s->fds[(i / 64) & (FOLD_FDS / 64 - 1)];
+	if (!(*w & bit))
+		return 0;
+	return (__sync_fetch_and_and(w, ~bit) & bit) != 0;
+}
+
+/* openat2's struct open_how { u64 flags; u64 mode; u64 resolve; } into args 2..4. */
+static __always_inline void read_open_how(struct event *e)
+{
+	__u64 how[3] = {};
+	bpf_probe_read_user(how, sizeof(how), (const void *)e->args[2]);
+	e->args[2] = how[0];
+	e->args[3] = how[1];
+	e->args[4] = how[2];
+}
+
+/* Syscalls after which a relative path may name another absolute path (see "Repeat
+ * folding"). */
+static __always_inline int changes_paths(long nr)
+{
+	return nr == NR_rename || nr == NR_renameat || nr == NR_renameat2 || nr == NR_mount ||
+	       nr == NR_umount2 || nr == NR_pivot_root || nr == NR_chroot || nr == NR_unshare ||
+	       nr == NR_setns || nr == NR_move_mount;
+}
+
+/* Syscalls whose result is a new fd that user space learns from the event. */
+static __always_inline int returns_fd(long nr)
+{
+	return nr == NR_open || nr == NR_openat || nr == NR_openat2 || nr == NR_creat ||
+	       nr == NR_memfd_create || nr == NR_socket || nr == NR_dup || nr == NR_dup2 ||
+	       nr == NR_dup3;
+}
+
+/* `typed`: regs is a BTF-typed pointer (tp_btf), read with plain loads, and only as far as
+ * needed: most syscall exits stop at the `interesting` check, and this path runs for every
+ * syscall on the host. raw_tp's untyped regs are copied out with one helper call. */
+static __always_inline int on_sys_exit(struct pt_regs *regs, long ret, int typed)
 {
 	struct sys_call c;
-	if (read_sys_call(regs, &c))
-		return 0;
-	long nr = c.nr;
+	long nr;
+	if (typed) {
+		nr = SYS_NR_TYPED(regs);
+	} else {
+		if (read_sys_call(regs, &c))
+			return 0;
+		nr = c.nr;
+	}
 	if (nr < 0 || nr >= NR_MAX)
 		return 0;
+	if (ret == 0 && changes_paths(nr)) {
+		__u32 zero = 0;
+		__u64 *gen = bpf_map_lookup_elem(&ns_gen, &zero);
+		if (gen)
+			__sync_fetch_and_add(gen, 1);
+	}
 	__u32 key = nr;
 	__u8 *on = bpf_map_lookup_elem(&interesting, &key);
 	if (!on || !*on)
@@ -895,14 +1270,40 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	/* A successful exec is reported by sched_process_exec, with the new image. */
 	if ((nr == NR_execve || nr == NR_execveat) && ret == 0)
 		return 0;
+	if (typed) {
+		c.nr = nr;
+		SYS_ARGS_TYPED(regs, c.a);
+	}
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!wanted(id >> 32))
+	__u32 tgid = id >> 32;
+	struct sensor_config *cfg = get_config();
+	if (!wanted_by(cfg, tgid))
 		return 0;
+	int fold = cfg && cfg->fold;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (fold && nr == NR_close && fold_fd_take(fold_state_of(task, 0), (long)c.a[0])) {
+		count(ST_CLOSES_FOLDED);
+		return 0;
+	}
 	int io = io_kind(nr);
 	if (io)
 		return on_io(regs, &c, ret, io);
 	if (nr == NR_sendto || nr == NR_sendmsg || nr == NR_sendmmsg)
 		return on_send(regs, &c, ret);
+	/* Repeat folding: decided before the event is built. */
+	struct fold_slot fk = {};
+	struct fold_state *fst = 0;
+	int remember = 0;
+	__u32 path_len = 0;
+	if (fold && ret >= 0 && (nr == NR_open || nr == NR_openat || nr == NR_openat2)) {
+		int r = fold_open(cfg, task, &c, nr, ret, &fk, &fst, &path_len);
+		if (r == FOLD_YES && fst) {
+			fold_fd_set(fst, ret);
+			count(ST_OPENS_FOLDED);
+			return 0;
+		}
+		remember = r == FOLD_NO;
+	}
 	struct event *e = new_event(EV_SYSCALL, nr);
 	if (!e)
 		return 0;
@@ -913,7 +1314,12 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 	e->args[3] = ARG(4, &c);
 	e->args[4] = ARG(5, &c);
 	e->args[5] = ARG(6, &c);
-	if (nr == NR_open || nr == NR_creat || nr == NR_unlink || nr == NR_chmod ||
+	if (path_len > 0) {
+		/* fold_open read the path whole into this CPU's scratch data already. */
+		e->str1_len = path_len & (STR_MAX - 1);
+		if (nr == NR_openat2)
+			read_open_how(e);
+	} else if (nr == NR_open || nr == NR_creat || nr == NR_unlink || nr == NR_chmod ||
 	    nr == NR_execve || nr == NR_memfd_create) {
 		read_user_str1(e, (const void *)e->args[0]);
 	} else if (nr == NR_openat || nr == NR_unlinkat || nr == NR_fchmodat ||
@@ -942,13 +1348,8 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 		read_user_str1(e, (const void *)e->args[1]);
 		read_user_str2(e, (const void *)e->args[3]);
 	} else if (nr == NR_openat2) {
-		/* struct open_how { u64 flags; u64 mode; u64 resolve; } */
-		__u64 how[3] = {};
 		read_user_str1(e, (const void *)e->args[1]);
-		bpf_probe_read_user(how, sizeof(how), (const void *)e->args[2]);
-		e->args[2] = how[0];
-		e->args[3] = how[1];
-		e->args[4] = how[2];
+		read_open_how(e);
 	} else if (nr == NR_connect) {
 		__u64 alen = e->args[2];
 		if (alen > ADDR_MAX)
@@ -969,7 +1370,24 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 				read_open_path_str2(e, f);
 		}
 	}
-	submit(regs, e);
+	/* dup of a folded fd: user space never learnt it, so the event names the file. */
+	if (fold && ret >= 0 && (nr == NR_dup || nr == NR_dup2 || nr == NR_dup3)) {
+		struct fold_state *ds = fold_state_of(task, 0);
+		__u32 old = (__u32)e->args[0];
+		if (ds && old < FOLD_FDS &&
+		    (ds->fds[(old / 64) & (FOLD_FDS / 64 - 1)] & (1ULL << (old % 64)))) {
+			struct file *f = fd_file((long)e->args[0]);
+			if (f) {
+				read_inode_id(e, f->f_inode);
+				read_file_path(e, f);
+			}
+		}
+	}
+	int sent = submit(regs, e);
+	if (sent && remember && fst)
+		fst->slots[fk.h1 & (FOLD_SLOTS - 1)] = fk;
+	if (fold && ret >= 0 && returns_fd(nr))
+		fold_fd_take(fst ? fst : fold_state_of(task, 0), ret);
 	return 0;
 }
 
@@ -1067,7 +1485,7 @@ static __always_inline int on_exit(struct task_struct *p)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(btf_sys_exit, struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret);
+	return on_sys_exit(regs, ret, 1);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -1092,7 +1510,7 @@ int BPF_PROG(btf_exit, struct task_struct *p)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_sys_exit, struct pt_regs *regs, long ret)
 {
-	return on_sys_exit(regs, ret);
+	return on_sys_exit(regs, ret, 0);
 }
 
 SEC("raw_tp/sched_process_exec")

@@ -86,6 +86,12 @@ pub struct WatchOptions {
     /// rules/pyward_detectors.yaml, built in).
     #[arg(long)]
     pub no_detectors: bool,
+    /// Send every repeated open to user space. By default a read-only open of a regular file
+    /// that repeats, in every field a rule can see, one the same process made less than a
+    /// second ago is folded in the kernel (with its close) and only counted (`--stats`);
+    /// the alert it would raise is the one already raised. `--record` implies this flag.
+    #[arg(long)]
+    pub no_fold: bool,
     /// Stop attacks in the kernel, not only report them: connects/sends to the rules'
     /// `pyward_malicious_ips`/`_networks` (and intel IOCs) fail with EPERM; executables
     /// written since start are killed before their first instruction; reads of SSH/GPG keys
@@ -526,6 +532,10 @@ impl Session {
                 stats.tracked_full,
                 stats.delivered
             );
+            eprintln!(
+                "pyward: repeats folded in the kernel: opens {}, closes {}",
+                stats.folded_opens, stats.folded_closes
+            );
             for (name, st) in &summary.sinks {
                 eprintln!(
                     "pyward: sink {name}: sent {}, dropped {}, retried {}, rate-limited {}",
@@ -590,6 +600,8 @@ fn start(opts: &WatchOptions, ruleset: &Ruleset, follow: bool) -> anyhow::Result
         follow,
         syscalls: Some(syscalls),
         capture_reads: detectors,
+        // A recording must hold every event.
+        fold_repeats: !opts.no_fold && opts.record.is_none(),
         ..SensorOptions::default()
     })?;
     let r = src.report();
