@@ -66,8 +66,8 @@ pub struct SensorOptions {
     /// without it those syscalls are left out of the kernel filter even when listed.
     pub capture_reads: bool,
     /// Fold repeated read-only opens of a regular file, and their closes, in the kernel:
-    /// an open that matches, in every field a rule can see, one the same process sent less
-    /// than a second ago is counted instead of sent (see "Repeat folding" in sensor.bpf.c).
+    /// an open that matches, in every field a rule can see, one the same process sent within
+    /// about a second (250 jiffies) is counted instead of sent (see "Repeat folding" in sensor.bpf.c).
     /// Off by default; leave it off when every event must be kept (recordings).
     pub fold_repeats: bool,
 }

@@ -193,7 +193,7 @@ struct {
  * loop, a poller) would send one open and one close event per cycle, and those events are
  * most of the sensor's cost on such loops. A read-only open of a regular file that matches,
  * in everything a rule or detector can see of it, an open this process reported less than
- * FOLD_WINDOW_NS ago is therefore counted (stats[4]) and not sent, and the close of its fd
+ * FOLD_WINDOW_JIFFIES ago (about a second) is therefore counted (stats[4]) and not sent, and the close of its fd
  * is counted (stats[5]) and not sent either, so the user-space fd table, which never learnt
  * the fd, stays right. A dup of such an fd carries the file's path and inode for the same
  * reason. Never folded: failed opens, opens that can write, create or truncate,
@@ -212,11 +212,11 @@ struct {
  * The key is a 128-bit hash seeded at random on every start (the seed is in a map only root
  * can read), kept with the inode number in the process's own fold state.
  */
-#define FOLD_WINDOW_NS 1000000000ULL
-/* The window is measured in jiffies (bpf_jiffies64 is one load; bpf_ktime_get_ns reads the
- * clock source, which costs more than the rest of a fold on a VM, and the coarse clock is
- * not allowed in tracing programs). HZ from the kernel config when libbpf finds it. */
-extern unsigned int CONFIG_HZ __kconfig __weak;
+/* The window is counted in jiffies: bpf_jiffies64 is one load, bpf_ktime_get_ns reads the
+ * clock source (a visible cost on a VM) and the coarse clock is refused in tracing programs.
+ * 250 jiffies is 1 s at HZ=250, 0.25 s at HZ=1000, 2.5 s at HZ=100; HZ is not read from the
+ * kernel config, which libbpf would then require to be installed. */
+#define FOLD_WINDOW_JIFFIES 250
 #define FOLD_SLOTS 16   /* recent opens remembered per process (power of two) */
 #define FOLD_FDS 1024   /* fds below this can be folded (bitmap size) */
 
@@ -1076,9 +1076,9 @@ static __always_inline struct fold_state *fold_state_of(struct task_struct *task
 }
 
 /* Whether the successful open `c` (syscall nr, fd `ret`) repeats one this process sent less
- * than FOLD_WINDOW_NS ago. Runs before the event's header is built, so that a repeat costs
+ * than FOLD_WINDOW_JIFFIES ago. Runs before the event's header is built, so that a repeat costs
  * as little as possible: the task's fields are read with plain loads, not helper calls, and
- * the clock is the coarse one (a tick is nothing against the window).
+ * the clock is jiffies.
  *
  * The path is read into this CPU's scratch buffer, and its length (with the NUL) returned in
  * *path_len when it was read whole: the caller's event reuses it (nothing else runs on this
@@ -1177,7 +1177,6 @@ static __always_inline int fold_open(struct sensor_config *cfg, struct task_stru
 		fold_mix(h, gen ? *gen : 0);
 	}
 	__u64 now = bpf_jiffies64();
-	__u64 hz = CONFIG_HZ ? CONFIG_HZ : 250;
 	key->h1 = h->h1;
 	key->h2 = h->h2;
 	key->ino = ino_nr;
@@ -1188,7 +1187,7 @@ static __always_inline int fold_open(struct sensor_config *cfg, struct task_stru
 	*st = s;
 	struct fold_slot *slot = &s->slots[h->h1 & (FOLD_SLOTS - 1)];
 	if (slot->h1 == key->h1 && slot->h2 == key->h2 && slot->ino == key->ino &&
-	    now - slot->sent_jiffies < hz * FOLD_WINDOW_NS / 1000000000ULL)
+	    now - slot->sent_jiffies < FOLD_WINDOW_JIFFIES)
 		return FOLD_YES;
 	return FOLD_NO;
 }

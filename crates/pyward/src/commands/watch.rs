@@ -87,8 +87,8 @@ pub struct WatchOptions {
     #[arg(long)]
     pub no_detectors: bool,
     /// Send every repeated open to user space. By default a read-only open of a regular file
-    /// that repeats, in every field a rule can see, one the same process made less than a
-    /// second ago is folded in the kernel (with its close) and only counted (`--stats`);
+    /// that repeats, in every field a rule can see, one the same process made within about a
+    /// second (250 jiffies) is folded in the kernel (with its close) and only counted (`--stats`);
     /// the alert it would raise is the one already raised. `--record` implies this flag.
     #[arg(long)]
     pub no_fold: bool,
